@@ -1,0 +1,202 @@
+//! Handling each client operation, with nats-server's replies, errors and close decisions.
+
+use crate::account::Subscription;
+use crate::conn::{CloseReason, ConnId};
+use crate::proto::encode;
+use crate::proto::error::{
+    ERR_INVALID_PROTOCOL, ERR_INVALID_SUBJECT, ERR_MAX_SUBSCRIPTIONS, ERR_NO_RESPONDERS_REQUIRES_HEADERS,
+};
+use crate::proto::{ClientOp, ParseError, ParserLimits};
+use crate::server::{encode_err_text, Level, Server};
+
+impl Server {
+    /// Acts on one operation. Returns new parser limits when the operation changed them.
+    pub(crate) fn process_op(&mut self, id: ConnId, op: ClientOp<'_>) -> Option<ParserLimits> {
+        match op {
+            ClientOp::Pub(publish) => {
+                self.on_publish(id, publish);
+                None
+            }
+            ClientOp::Sub { subject, queue, sid } => {
+                self.on_sub(id, subject, queue, sid);
+                None
+            }
+            ClientOp::Unsub { sid, max } => {
+                self.on_unsub(id, sid, max);
+                None
+            }
+            ClientOp::Ping => {
+                self.trace(id, || "<<- [PING]".to_string());
+                self.trace(id, || "->> [PONG]".to_string());
+                self.send(id, encode::PONG);
+                None
+            }
+            ClientOp::Pong => {
+                self.trace(id, || "<<- [PONG]".to_string());
+                if let Some(conn) = self.conn_mut(id) {
+                    conn.pings_out = 0;
+                    conn.rtt_measured = true;
+                }
+                None
+            }
+            ClientOp::Ok => None,
+            ClientOp::Err(text) => {
+                let text = String::from_utf8_lossy(text).into_owned();
+                self.protocol_error(id, ParseError::ClientErr(text));
+                None
+            }
+            ClientOp::Info(json) => {
+                if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(json) {
+                    self.protocol_error(id, ParseError::BadInfo(e.to_string()));
+                }
+                None
+            }
+            ClientOp::Connect(json) => self.on_connect(id, json),
+        }
+    }
+
+    /// Answers a protocol violation as nats-server does: `-ERR` where it sends one, then close.
+    pub(crate) fn protocol_error(&mut self, id: ConnId, error: ParseError) {
+        let reason = match error {
+            ParseError::MaxControlLine { .. } => CloseReason::MaxControlLineExceeded,
+            ParseError::MaxPayload { .. } => CloseReason::MaxPayloadExceeded,
+            ParseError::ClientErr(_) => CloseReason::ParseError,
+            _ => CloseReason::ProtocolViolation,
+        };
+        let level = match error {
+            ParseError::MaxControlLine { .. } | ParseError::MaxPayload { .. } | ParseError::ClientErr(_) => Level::Error,
+            _ => Level::Error,
+        };
+        self.log_conn(level, id, error.to_string());
+        if let Some(text) = error.err_text() {
+            self.send_err(id, encode_err_text(text));
+        }
+        self.close(id, reason, true);
+    }
+
+    fn on_connect(&mut self, id: ConnId, json: &[u8]) -> Option<ParserLimits> {
+        if self.config.trace {
+            let shown = String::from_utf8_lossy(json).into_owned();
+            self.trace(id, || format!("<<- [CONNECT {shown}]"));
+        }
+        let conn = self.conn_mut(id)?;
+        if let Err(e) = conn.opts.apply(json) {
+            self.protocol_error(
+                id,
+                ParseError::Arguments {
+                    op: "processConnect",
+                    detail: "invalid JSON",
+                    line: e.to_string(),
+                },
+            );
+            return None;
+        }
+        let opts = conn.opts.clone();
+        if !(0..=1).contains(&opts.protocol) {
+            self.send_err(id, encode_err_text(ERR_INVALID_PROTOCOL));
+            self.close(id, CloseReason::BadClientProtocolVersion, true);
+            return None;
+        }
+        if opts.no_responders && !opts.headers {
+            self.send_err(id, encode_err_text(ERR_NO_RESPONDERS_REQUIRES_HEADERS));
+            self.close(id, CloseReason::NoRespondersRequiresHeaders, true);
+            return None;
+        }
+        self.reset_first_ping(id);
+        if opts.verbose {
+            self.send_ok(id);
+        }
+        let conn = self.conn(id)?;
+        let mut limits = conn.parser.limits();
+        // The parser is lent out while operations run, so read the limits from config.
+        limits.max_control_line = self.config.max_control_line;
+        limits.max_payload = self.config.max_payload;
+        limits.headers = opts.headers;
+        Some(limits)
+    }
+
+    pub(crate) fn send_ok(&mut self, id: ConnId) {
+        self.trace(id, || "->> [OK]".to_string());
+        self.send(id, encode::OK);
+    }
+
+    fn on_sub(&mut self, id: ConnId, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
+        if self.config.trace {
+            let args = [Some(subject), queue, Some(sid)]
+                .iter()
+                .flatten()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ");
+            self.trace(id, || format!("<<- [SUB {args}]"));
+        }
+        let max_subs = self.config.max_subscriptions;
+        let Some(conn) = self.conn(id) else { return };
+        let verbose = conn.opts.verbose;
+        if max_subs > 0 && conn.subs.len() >= max_subs {
+            self.log_conn(Level::Error, id, format!("Maximum Subscriptions Exceeded (max {max_subs})"));
+            self.send_err(id, encode_err_text(ERR_MAX_SUBSCRIPTIONS));
+            return;
+        }
+        if conn.subs.contains_key(sid) {
+            // nats-server keeps the first subscription with a sid and ignores the rest.
+            if verbose {
+                self.send_ok(id);
+            }
+            return;
+        }
+        let account = conn.account;
+        let sub = Subscription {
+            conn: id,
+            sid: sid.into(),
+            subject: subject.into(),
+            queue: queue.map(Into::into),
+            max: None,
+            delivered: 0,
+        };
+        match self.accounts[account.0 as usize].subscribe(sub) {
+            Ok(key) => {
+                if let Some(conn) = self.conn_mut(id) {
+                    conn.subs.insert(sid.into(), key);
+                }
+                if verbose {
+                    self.send_ok(id);
+                }
+            }
+            Err(_) => self.send_err(id, encode_err_text(ERR_INVALID_SUBJECT)),
+        }
+    }
+
+    fn on_unsub(&mut self, id: ConnId, sid: &[u8], max: Option<u64>) {
+        if self.config.trace {
+            let shown = String::from_utf8_lossy(sid).into_owned();
+            self.trace(id, || match max {
+                Some(max) => format!("<<- [UNSUB {shown} {max}]"),
+                None => format!("<<- [UNSUB {shown}]"),
+            });
+        }
+        let Some(conn) = self.conn(id) else { return };
+        let verbose = conn.opts.verbose;
+        let account = conn.account;
+        let key = conn.subs.get(sid).copied();
+        if let Some(key) = key {
+            let acc = &mut self.accounts[account.0 as usize];
+            let remove_now = match (max, acc.subs.get_mut(key.0 as usize)) {
+                (Some(max), Some(sub)) if max > 0 && max > sub.delivered => {
+                    sub.max = Some(max);
+                    false
+                }
+                _ => true,
+            };
+            if remove_now {
+                acc.unsubscribe(key);
+                if let Some(conn) = self.conn_mut(id) {
+                    conn.subs.remove(sid);
+                }
+            }
+        }
+        if verbose {
+            self.send_ok(id);
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! The server's settings, with nats-server's defaults (const.go).
+
+use std::time::Duration;
+
+/// The nats-server version whose client-facing behaviour Natrix matches. Clients switch features
+/// on by the version a server advertises, so this is what INFO says (docs/compatibility.md).
+pub const COMPATIBLE_VERSION: &str = "2.10.0";
+
+/// Settings the core needs. The runtime fills them from flags (and, later, the config file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The server's name; its id when `None`.
+    pub server_name: Option<String>,
+    /// The host the client listener is bound to, as advertised in INFO.
+    pub host: String,
+    /// The client port actually bound (after `-p -1` picked one).
+    pub port: u16,
+    /// Largest message a client may publish (`max_payload`).
+    pub max_payload: usize,
+    /// Longest control-line arguments (`max_control_line`).
+    pub max_control_line: usize,
+    /// Bytes a connection may have waiting to be written before it is closed as a slow consumer.
+    pub max_pending: usize,
+    /// Most client connections at once (`max_connections`).
+    pub max_connections: usize,
+    /// Most subscriptions per connection; 0 means no limit (`max_subscriptions`).
+    pub max_subscriptions: usize,
+    /// How often the server PINGs a connection that has been quiet.
+    pub ping_interval: Duration,
+    /// Unanswered PINGs tolerated before the connection is stale.
+    pub ping_max: u32,
+    /// How long writes to a connection may make no progress before it is a slow consumer.
+    pub write_deadline: Duration,
+    /// Emit debug log events.
+    pub debug: bool,
+    /// Emit protocol trace log events.
+    pub trace: bool,
+    /// Seed for the core's PRNG (server id, queue member choice).
+    pub seed: u64,
+    /// What INFO's `go` field says: the toolchain that built the server.
+    pub toolchain: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server_name: None,
+            host: "0.0.0.0".to_string(),
+            port: 4222,
+            max_payload: 1024 * 1024,
+            max_control_line: 4096,
+            max_pending: 64 * 1024 * 1024,
+            max_connections: 64 * 1024,
+            max_subscriptions: 0,
+            ping_interval: Duration::from_secs(120),
+            ping_max: 2,
+            write_deadline: Duration::from_secs(10),
+            debug: false,
+            trace: false,
+            seed: 0,
+            toolchain: "rust".to_string(),
+        }
+    }
+}

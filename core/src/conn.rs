@@ -1,0 +1,132 @@
+//! Per-connection state.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+
+use crate::account::{AccountId, SubKey};
+use crate::outbound::Outbound;
+use crate::proto::{ConnectOptions, Parser};
+use crate::time::Instant;
+
+/// Names a connection. The index is a slot that is reused after the connection closes; the
+/// generation tells a reused slot from the connection that held it before, so a late input for
+/// a closed connection can never reach its successor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId {
+    /// Slot in the connection table.
+    pub index: u32,
+    /// How many connections held the slot before this one.
+    pub generation: u32,
+}
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.index, self.generation)
+    }
+}
+
+/// Why a connection closed; the texts are nats-server's, as monitoring shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// The client closed the socket.
+    ClientClosed,
+    /// Reading from the socket failed.
+    ReadError,
+    /// Writing to the socket failed.
+    WriteError,
+    /// The client broke the protocol.
+    ProtocolViolation,
+    /// The client sent `-ERR`.
+    ParseError,
+    /// More than max_pending bytes were waiting for the client.
+    SlowConsumerPendingBytes,
+    /// Writes made no progress for write_deadline.
+    SlowConsumerWriteDeadline,
+    /// PINGs went unanswered.
+    StaleConnection,
+    /// The client published more than max_payload.
+    MaxPayloadExceeded,
+    /// A control line was longer than max_control_line.
+    MaxControlLineExceeded,
+    /// The server already had max_connections clients.
+    MaxConnectionsExceeded,
+    /// CONNECT asked for an unknown protocol version.
+    BadClientProtocolVersion,
+    /// CONNECT asked for no_responders without headers.
+    NoRespondersRequiresHeaders,
+    /// The server is shutting down.
+    ServerShutdown,
+}
+
+impl CloseReason {
+    /// nats-server's name for the reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "Client Closed",
+            CloseReason::ReadError => "Read Error",
+            CloseReason::WriteError => "Write Error",
+            CloseReason::ProtocolViolation => "Protocol Violation",
+            CloseReason::ParseError => "Parse Error",
+            CloseReason::SlowConsumerPendingBytes => "Slow Consumer (Pending Bytes)",
+            CloseReason::SlowConsumerWriteDeadline => "Slow Consumer (Write Deadline)",
+            CloseReason::StaleConnection => "Stale Connection",
+            CloseReason::MaxPayloadExceeded => "Maximum Message Payload Exceeded",
+            CloseReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
+            CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
+            CloseReason::BadClientProtocolVersion => "Bad Client Protocol Version",
+            CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
+            CloseReason::ServerShutdown => "Server Shutdown",
+        }
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Message and byte counters for one direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Messages.
+    pub msgs: u64,
+    /// Payload bytes (headers included).
+    pub bytes: u64,
+}
+
+/// One client connection.
+pub(crate) struct Conn {
+    pub id: ConnId,
+    /// The id clients and monitoring see (`client_id`, `cid`), unique for the server's life.
+    pub cid: u64,
+    pub peer: SocketAddr,
+    pub account: AccountId,
+    pub opts: ConnectOptions,
+    pub parser: Parser,
+    /// Subscriptions by the client's sid, ordered so cleanup is deterministic.
+    pub subs: BTreeMap<Box<[u8]>, SubKey>,
+    pub out: Outbound,
+    /// An `Output::Write` is outstanding: the runtime will take the queue.
+    pub write_signaled: bool,
+    pub pings_out: u32,
+    /// Whether a PONG has answered one of our PINGs (the first PING is never skipped).
+    pub rtt_measured: bool,
+    pub last_in: Instant,
+    /// When the ping timer fires next.
+    pub ping_at: Instant,
+    /// When to check that writes made progress, while bytes are pending.
+    pub write_check_at: Option<Instant>,
+    /// When the runtime last reported bytes written (or when bytes started pending).
+    pub last_write_progress: Instant,
+    pub inbound: Counters,
+    pub outbound: Counters,
+}
+
+impl Conn {
+    /// The prefix nats-server puts on a connection's log lines: `ip:port - cid:N`.
+    pub fn label(&self) -> String {
+        format!("{} - cid:{}", self.peer, self.cid)
+    }
+}

@@ -1,0 +1,169 @@
+//! Routing a publish to its subscribers.
+//!
+//! One sublist lookup (usually a cache hit) finds the plain subscriptions, which each get a copy,
+//! and the queue groups, which each get one copy at a randomly chosen member. Each delivery
+//! encodes only its `MSG`/`HMSG` line; the message bytes are the publisher's, shared.
+
+use bytes::Bytes;
+
+use crate::account::SubKey;
+use crate::conn::{CloseReason, ConnId};
+use crate::proto::encode;
+use crate::proto::error::ERR_INVALID_PUBLISH_SUBJECT;
+use crate::proto::PubOp;
+use crate::server::{encode_err_text, Level, Server};
+use crate::subject;
+
+/// What every delivery of one publish shares.
+struct Message<'a> {
+    from: ConnId,
+    echo: bool,
+    subject: &'a [u8],
+    reply: Option<&'a [u8]>,
+    header_len: Option<usize>,
+    /// Headers, payload and CRLF.
+    framed: &'a Bytes,
+}
+
+impl Server {
+    pub(crate) fn on_publish(&mut self, id: ConnId, publish: PubOp<'_>) {
+        if self.config.trace {
+            let subject = String::from_utf8_lossy(publish.subject).into_owned();
+            let reply = publish.reply.map(|r| format!(" {}", String::from_utf8_lossy(r))).unwrap_or_default();
+            let sizes = match publish.header_len {
+                Some(h) => format!("{h} {}", publish.total_len()),
+                None => publish.total_len().to_string(),
+            };
+            let verb = if publish.header_len.is_some() { "HPUB" } else { "PUB" };
+            self.trace(id, || format!("<<- [{verb} {subject}{reply} {sizes}]"));
+        }
+        let size = publish.total_len() as u64;
+        self.stats.inbound.msgs += 1;
+        self.stats.inbound.bytes += size;
+        let Some(conn) = self.conn_mut(id) else { return };
+        conn.inbound.msgs += 1;
+        conn.inbound.bytes += size;
+        let opts = &conn.opts;
+        let (pedantic, verbose, echo, no_responders) = (opts.pedantic, opts.verbose, opts.echo, opts.no_responders);
+        let account = conn.account;
+        if pedantic && !subject::is_valid_literal_subject(publish.subject) {
+            // nats-server complains but still delivers the message.
+            self.send_err(id, encode_err_text(ERR_INVALID_PUBLISH_SUBJECT));
+        }
+        if verbose {
+            self.send_ok(id);
+        }
+        let message = Message {
+            from: id,
+            echo,
+            subject: publish.subject,
+            reply: publish.reply,
+            header_len: publish.header_len,
+            framed: &publish.message,
+        };
+        let result = self.accounts[account.0 as usize].sublist.matches(publish.subject);
+        let mut delivered = false;
+        for &key in &result.plain {
+            delivered |= self.deliver(account.0 as usize, key, &message);
+        }
+        for group in &result.queues {
+            let members = &group.members;
+            let start = if members.len() > 1 { self.rng.below(members.len()) } else { 0 };
+            for i in 0..members.len() {
+                let key = members[(start + i) % members.len()];
+                if self.deliver(account.0 as usize, key, &message) {
+                    delivered = true;
+                    break;
+                }
+            }
+        }
+        if !delivered && no_responders {
+            if let Some(reply) = publish.reply {
+                self.no_responders(id, account.0 as usize, publish.subject, reply);
+            }
+        }
+    }
+
+    /// Delivers to one subscription; false if it could not take the message (its own
+    /// publisher without echo, or gone).
+    fn deliver(&mut self, account: usize, key: SubKey, message: &Message<'_>) -> bool {
+        let acc = &mut self.accounts[account];
+        let Some(sub) = acc.subs.get_mut(key.0 as usize) else { return false };
+        if sub.conn == message.from && !message.echo {
+            return false;
+        }
+        if sub.max.is_some_and(|max| sub.delivered >= max) {
+            return false;
+        }
+        sub.delivered += 1;
+        let finished = sub.max.is_some_and(|max| sub.delivered >= max);
+        let conn_id = sub.conn;
+        let Some(conn) = self.conns.get_mut(conn_id.index as usize).filter(|c| c.id == conn_id) else {
+            return false;
+        };
+        let sub = &acc.subs[key.0 as usize];
+        // A subscriber that did not announce headers gets the payload alone.
+        let (header_len, body) = match message.header_len {
+            Some(h) if conn.opts.headers => (Some(h), message.framed.clone()),
+            Some(h) => (None, message.framed.slice(h..)),
+            None => (None, message.framed.clone()),
+        };
+        let total = body.len() - 2;
+        let line = conn.out.buffer(message.subject.len() + sub.sid.len() + 48);
+        let before = line.len();
+        encode::put_msg_line(line, message.subject, &sub.sid, message.reply, header_len, total);
+        let written = line.len() - before;
+        conn.out.commit(written);
+        conn.out.push(body);
+        conn.outbound.msgs += 1;
+        conn.outbound.bytes += total as u64;
+        let over = conn.out.pending() > self.config.max_pending;
+        self.stats.outbound.msgs += 1;
+        self.stats.outbound.bytes += total as u64;
+        if finished {
+            let sid = sub.sid.clone();
+            acc.unsubscribe(key);
+            conn.subs.remove(&sid);
+        }
+        if over {
+            self.slow_consumer(conn_id);
+        } else {
+            self.signal_write(conn_id);
+        }
+        true
+    }
+
+    fn slow_consumer(&mut self, id: ConnId) {
+        self.stats.slow_consumers += 1;
+        let max = self.config.max_pending;
+        self.log_conn(Level::Info, id, format!("Slow Consumer Detected: MaxPending of {max} Exceeded"));
+        self.close(id, CloseReason::SlowConsumerPendingBytes, false);
+    }
+
+    /// Tells a requester nobody is listening: a 503 status on its own reply subscription.
+    fn no_responders(&mut self, id: ConnId, account: usize, subject: &[u8], reply: &[u8]) {
+        let result = self.accounts[account].sublist.matches(reply);
+        let acc = &self.accounts[account];
+        let Some(sub) = result
+            .plain
+            .iter()
+            .filter_map(|key| acc.subs.get(key.0 as usize))
+            .find(|sub| sub.conn == id)
+        else {
+            return;
+        };
+        let sid = sub.sid.clone();
+        // "NATS/1.0 503\r\n" "Nats-Subject: " <subject> "\r\n" "\r\n"
+        let header_len = 32 + subject.len();
+        let Some(conn) = self.conn_mut(id) else { return };
+        let line = conn.out.buffer(header_len + reply.len() + sid.len() + 32);
+        let before = line.len();
+        encode::put_msg_line(line, reply, &sid, None, Some(header_len), header_len);
+        line.extend_from_slice(b"NATS/1.0 503\r\nNats-Subject: ");
+        line.extend_from_slice(subject);
+        line.extend_from_slice(b"\r\n\r\n\r\n");
+        let written = line.len() - before;
+        conn.out.commit(written);
+        self.signal_write(id);
+    }
+}

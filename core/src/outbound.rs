@@ -1,0 +1,117 @@
+//! A connection's outbound queue: bytes waiting to be written to its socket.
+//!
+//! Control lines and small payloads are copied into one growing buffer, so a run of small
+//! deliveries becomes one contiguous chunk; large payloads are queued as shared `Bytes` (the
+//! publisher's own buffer), never copied. The runtime takes the chunks and writes them with
+//! vectored IO, then reports how many bytes went out, which is what `pending` counts down.
+
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
+
+/// Payloads up to this size are copied; larger ones are shared.
+const COPY_LIMIT: usize = 1024;
+/// The least the copy buffer grows by, so small writes do not reallocate every time.
+const MIN_GROWTH: usize = 4096;
+
+/// See the module docs.
+#[derive(Debug, Default)]
+pub struct Outbound {
+    chunks: VecDeque<Bytes>,
+    tail: BytesMut,
+    /// Bytes queued here, not yet taken by the runtime.
+    queued: usize,
+    /// Bytes taken by the runtime and not yet reported written.
+    in_flight: usize,
+}
+
+impl Outbound {
+    /// The copy buffer, to encode into directly; call [`Outbound::commit`] afterwards.
+    pub fn buffer(&mut self, additional: usize) -> &mut BytesMut {
+        if self.tail.capacity() - self.tail.len() < additional {
+            self.tail.reserve(additional.max(MIN_GROWTH));
+        }
+        &mut self.tail
+    }
+
+    /// Records that `n` bytes were appended to [`Outbound::buffer`].
+    pub fn commit(&mut self, n: usize) {
+        self.queued += n;
+    }
+
+    /// Queues a copy of `bytes`.
+    pub fn push_slice(&mut self, bytes: &[u8]) {
+        self.buffer(bytes.len()).extend_from_slice(bytes);
+        self.queued += bytes.len();
+    }
+
+    /// Queues `bytes`, copying it if small and sharing it otherwise.
+    pub fn push(&mut self, bytes: Bytes) {
+        if bytes.len() <= COPY_LIMIT {
+            self.push_slice(&bytes);
+        } else {
+            self.seal();
+            self.queued += bytes.len();
+            self.chunks.push_back(bytes);
+        }
+    }
+
+    fn seal(&mut self) {
+        if !self.tail.is_empty() {
+            self.chunks.push_back(self.tail.split().freeze());
+        }
+    }
+
+    /// Moves every queued chunk to `out`, in order; they count as in flight until reported
+    /// written. Returns the number of bytes moved.
+    pub fn take(&mut self, out: &mut Vec<Bytes>) -> usize {
+        self.seal();
+        out.extend(self.chunks.drain(..));
+        let moved = self.queued;
+        self.in_flight += moved;
+        self.queued = 0;
+        moved
+    }
+
+    /// Records that the runtime wrote `n` bytes of what it took.
+    pub fn written(&mut self, n: usize) {
+        self.in_flight = self.in_flight.saturating_sub(n);
+    }
+
+    /// Bytes not yet written to the socket: queued here plus in flight.
+    pub fn pending(&self) -> usize {
+        self.queued + self.in_flight
+    }
+
+    /// Bytes queued here and not yet taken.
+    pub fn queued(&self) -> usize {
+        self.queued
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_writes_coalesce_and_large_ones_are_shared() {
+        let mut out = Outbound::default();
+        out.push_slice(b"MSG a 1 3\r\n");
+        out.push(Bytes::from_static(b"abc\r\n"));
+        let big = Bytes::from(vec![7u8; 4000]);
+        out.push(big.clone());
+        out.push_slice(b"PONG\r\n");
+        assert_eq!(out.pending(), 11 + 5 + 4000 + 6);
+        let mut chunks = Vec::new();
+        assert_eq!(out.take(&mut chunks), 4022);
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(&chunks[0][..], b"MSG a 1 3\r\nabc\r\n");
+        assert_eq!(chunks[1].as_ptr(), big.as_ptr(), "large payloads are not copied");
+        assert_eq!(&chunks[2][..], b"PONG\r\n");
+        assert_eq!(out.pending(), 4022);
+        out.written(4000);
+        assert_eq!(out.pending(), 22);
+        out.written(100);
+        assert_eq!(out.pending(), 0);
+    }
+}

@@ -1,0 +1,556 @@
+//! The server state machine: connections in, deliveries and decisions out.
+//!
+//! See the crate docs for the driver contract. This file owns the connection table, timers and
+//! the input/output plumbing; `client.rs` handles each client operation and `deliver.rs` routes
+//! messages to subscribers.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use slab::Slab;
+
+use crate::account::{Account, AccountId, GLOBAL_ACCOUNT};
+use crate::config::{Config, COMPATIBLE_VERSION};
+use crate::conn::{CloseReason, Conn, ConnId, Counters};
+use crate::outbound::Outbound;
+use crate::proto::encode;
+use crate::proto::{ConnectOptions, Info, Parser, ParserLimits};
+use crate::rng::Rng;
+use crate::time::Instant;
+
+/// Something the runtime observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Bytes arrived on a connection.
+    Received {
+        /// The connection.
+        conn: ConnId,
+        /// The bytes, as read. Payloads are sliced out of them without copying.
+        data: Bytes,
+    },
+    /// The runtime wrote `bytes` of what it took with [`Server::take_outbound`].
+    Written {
+        /// The connection.
+        conn: ConnId,
+        /// Bytes written to the socket.
+        bytes: usize,
+    },
+    /// The connection ended on the runtime's side (the peer closed, or IO failed).
+    Closed {
+        /// The connection.
+        conn: ConnId,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// Stop: close every connection after flushing what is queued for it.
+    Shutdown,
+}
+
+/// Log severity, as nats-server labels its lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// `[ERR]`
+    Error,
+    /// `[WRN]`
+    Warn,
+    /// `[INF]`
+    Info,
+    /// `[DBG]`: only when debug is on.
+    Debug,
+    /// `[TRC]`: only when trace is on.
+    Trace,
+}
+
+impl Level {
+    /// The tag nats-server prints.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Level::Error => "[ERR]",
+            Level::Warn => "[WRN]",
+            Level::Info => "[INF]",
+            Level::Debug => "[DBG]",
+            Level::Trace => "[TRC]",
+        }
+    }
+}
+
+/// Something the runtime must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// The connection has bytes queued: take them with [`Server::take_outbound`] and write them.
+    Write(ConnId),
+    /// Write `flush` (empty when the connection is abandoned, as a slow consumer is), then
+    /// close the socket. The core has already forgotten the connection.
+    Close {
+        /// The connection.
+        conn: ConnId,
+        /// Why the server closed it.
+        reason: CloseReason,
+        /// Bytes still to write before closing.
+        flush: Vec<Bytes>,
+    },
+    /// A line for the server log.
+    Log {
+        /// Severity.
+        level: Level,
+        /// The text after the level tag.
+        message: String,
+    },
+}
+
+/// Server-wide counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Messages and bytes received from clients.
+    pub inbound: Counters,
+    /// Messages and bytes delivered to clients.
+    pub outbound: Counters,
+    /// Connections closed as slow consumers.
+    pub slow_consumers: u64,
+    /// Connections accepted since start.
+    pub total_connections: u64,
+}
+
+/// What a timer entry is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum TimerKind {
+    Ping,
+    WriteCheck,
+}
+
+/// The broker core. See the crate docs for how to drive it.
+pub struct Server {
+    pub(crate) config: Config,
+    pub(crate) rng: Rng,
+    pub(crate) server_id: String,
+    pub(crate) conns: Slab<Conn>,
+    /// Generation of each slot's current (or next) occupant.
+    generations: Vec<u32>,
+    pub(crate) accounts: Vec<Account>,
+    pub(crate) outputs: VecDeque<Output>,
+    timers: BinaryHeap<Reverse<(Instant, TimerKind, ConnId)>>,
+    next_cid: u64,
+    pub(crate) now: Instant,
+    shutting_down: bool,
+    pub(crate) stats: Stats,
+}
+
+impl Server {
+    /// A server with `config`; nothing happens until the runtime feeds it inputs.
+    pub fn new(config: Config) -> Self {
+        let mut rng = Rng::new(config.seed);
+        let server_id = new_server_id(&mut rng);
+        Server {
+            config,
+            rng,
+            server_id,
+            conns: Slab::new(),
+            generations: Vec::new(),
+            accounts: vec![Account::new(GLOBAL_ACCOUNT)],
+            outputs: VecDeque::new(),
+            timers: BinaryHeap::new(),
+            next_cid: 1,
+            now: Instant::ZERO,
+            shutting_down: false,
+            stats: Stats::default(),
+        }
+    }
+
+    /// The server's id, as INFO and monitoring show it.
+    pub fn server_id(&self) -> &str {
+        &self.server_id
+    }
+
+    /// The server's name: configured, or its id.
+    pub fn server_name(&self) -> &str {
+        self.config.server_name.as_deref().unwrap_or(&self.server_id)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Server-wide counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Open client connections.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Subscriptions across all accounts.
+    pub fn subscription_count(&self) -> usize {
+        self.accounts.iter().map(|a| a.subs.len()).sum()
+    }
+
+    /// Registers a connection the runtime accepted from `peer`, and returns its id. Like every
+    /// input, it must be followed by draining [`Server::poll_output`].
+    pub fn accept(&mut self, now: Instant, peer: SocketAddr) -> ConnId {
+        self.now = now;
+        let first_ping = now + self.first_ping_delay();
+        let entry = self.conns.vacant_entry();
+        let index = entry.key();
+        if self.generations.len() <= index {
+            self.generations.resize(index + 1, 0);
+        }
+        let id = ConnId {
+            index: index as u32,
+            generation: self.generations[index],
+        };
+        let cid = self.next_cid;
+        self.next_cid += 1;
+        entry.insert(Conn {
+            id,
+            cid,
+            peer,
+            account: AccountId(0),
+            opts: ConnectOptions::default(),
+            parser: Parser::new(ParserLimits {
+                max_control_line: self.config.max_control_line,
+                max_payload: self.config.max_payload,
+                headers: false,
+            }),
+            subs: Default::default(),
+            out: Outbound::default(),
+            write_signaled: false,
+            pings_out: 0,
+            rtt_measured: false,
+            last_in: now,
+            ping_at: first_ping,
+            write_check_at: None,
+            last_write_progress: now,
+            inbound: Counters::default(),
+            outbound: Counters::default(),
+        });
+        self.stats.total_connections += 1;
+        self.timers.push(Reverse((first_ping, TimerKind::Ping, id)));
+        self.debug(id, || "Client connection created".to_string());
+        let info = self.client_info(cid, peer);
+        if let Some(conn) = self.conn_mut(id) {
+            conn.out.push_slice(&info);
+        }
+        self.signal_write(id);
+        if self.shutting_down {
+            self.close(id, CloseReason::ServerShutdown, true);
+        } else if self.conns.len() > self.config.max_connections {
+            self.send_err(id, encode_err_text(crate::proto::error::ERR_MAX_CONNECTIONS));
+            self.close(id, CloseReason::MaxConnectionsExceeded, true);
+        }
+        id
+    }
+
+    /// Feeds one observation to the core.
+    pub fn handle(&mut self, now: Instant, input: Input) {
+        self.now = now;
+        match input {
+            Input::Received { conn, data } => self.on_received(conn, data),
+            Input::Written { conn, bytes } => {
+                if let Some(c) = self.conn_mut(conn) {
+                    c.out.written(bytes);
+                    c.last_write_progress = now;
+                }
+            }
+            Input::Closed { conn, reason } => self.close(conn, reason, false),
+            Input::Shutdown => {
+                self.shutting_down = true;
+                let ids: Vec<ConnId> = self.conns.iter().map(|(_, c)| c.id).collect();
+                for id in ids {
+                    self.close(id, CloseReason::ServerShutdown, true);
+                }
+            }
+        }
+    }
+
+    /// The next thing the runtime must do, until `None`. Drain this after every input.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`Server::handle_timeout`] must next be called, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        while let Some(Reverse((at, kind, id))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(conn) = self.conn_mut(id) else { continue };
+            match kind {
+                TimerKind::Ping if conn.ping_at == at => self.ping_timer(id),
+                TimerKind::WriteCheck if conn.write_check_at == Some(at) => self.write_check(id),
+                _ => {}
+            }
+        }
+    }
+
+    /// Moves the bytes queued for `conn` into `out`; returns how many. The runtime reports them
+    /// with [`Input::Written`] as they reach the socket.
+    pub fn take_outbound(&mut self, conn: ConnId, out: &mut Vec<Bytes>) -> usize {
+        match self.conn_mut(conn) {
+            Some(c) => {
+                c.write_signaled = false;
+                c.out.take(out)
+            }
+            None => 0,
+        }
+    }
+
+    pub(crate) fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        self.conns.get_mut(id.index as usize).filter(|c| c.id == id)
+    }
+
+    pub(crate) fn conn(&self, id: ConnId) -> Option<&Conn> {
+        self.conns.get(id.index as usize).filter(|c| c.id == id)
+    }
+
+    /// Emits `Output::Write` the first time bytes are queued since the runtime last took them,
+    /// and starts watching the write deadline.
+    pub(crate) fn signal_write(&mut self, id: ConnId) {
+        let now = self.now;
+        let deadline = self.config.write_deadline;
+        let Some(conn) = self.conn_mut(id) else { return };
+        if conn.write_signaled || conn.out.queued() == 0 {
+            return;
+        }
+        conn.write_signaled = true;
+        let mut timer = None;
+        if conn.write_check_at.is_none() {
+            conn.last_write_progress = now;
+            let at = now + deadline;
+            conn.write_check_at = Some(at);
+            timer = Some(at);
+        }
+        if let Some(at) = timer {
+            self.timers.push(Reverse((at, TimerKind::WriteCheck, id)));
+        }
+        self.outputs.push_back(Output::Write(id));
+    }
+
+    /// Queues protocol bytes for a connection.
+    pub(crate) fn send(&mut self, id: ConnId, bytes: &[u8]) {
+        if let Some(conn) = self.conn_mut(id) {
+            conn.out.push_slice(bytes);
+            self.signal_write(id);
+        }
+    }
+
+    /// Queues `-ERR '<text>'`.
+    pub(crate) fn send_err(&mut self, id: ConnId, line: Bytes) {
+        self.trace(id, || format!("->> {}", String::from_utf8_lossy(&line).trim_end()));
+        self.send(id, &line);
+    }
+
+    /// Closes a connection: drops its subscriptions, forgets it, and tells the runtime.
+    pub(crate) fn close(&mut self, id: ConnId, reason: CloseReason, flush: bool) {
+        let Some(mut conn) = self.conn(id).is_some().then(|| self.conns.remove(id.index as usize)) else {
+            return;
+        };
+        self.generations[id.index as usize] = id.generation.wrapping_add(1);
+        let account = &mut self.accounts[conn.account.0 as usize];
+        for key in conn.subs.values() {
+            account.unsubscribe(*key);
+        }
+        let mut bytes = Vec::new();
+        if flush {
+            conn.out.take(&mut bytes);
+        }
+        let label = conn.label();
+        let client = if conn.opts.lang.is_empty() {
+            String::new()
+        } else {
+            format!(" - \"v{}:{}\"", conn.opts.version, conn.opts.lang)
+        };
+        self.log(Level::Debug, || format!("{label}{client} - Client connection closed: {reason}"));
+        self.outputs.push_back(Output::Close {
+            conn: id,
+            reason,
+            flush: bytes,
+        });
+    }
+
+    fn on_received(&mut self, id: ConnId, data: Bytes) {
+        let now = self.now;
+        let Some(conn) = self.conn_mut(id) else { return };
+        conn.last_in = now;
+        let mut parser = std::mem::take(&mut conn.parser);
+        let mut pos = 0;
+        loop {
+            let op = match parser.next(&data, &mut pos) {
+                Ok(Some(op)) => op,
+                Ok(None) => break,
+                Err(error) => {
+                    self.protocol_error(id, error);
+                    return;
+                }
+            };
+            let new_limits = self.process_op(id, op);
+            if self.conn(id).is_none() {
+                return;
+            }
+            if let Some(limits) = new_limits {
+                parser.set_limits(limits);
+            }
+        }
+        if let Some(conn) = self.conn_mut(id) {
+            conn.parser = parser;
+        }
+    }
+
+    fn first_ping_delay(&mut self) -> std::time::Duration {
+        // nats-server pings a new client early (at most 2s in) to measure its round trip,
+        // jittered by up to 20% so many clients connecting at once do not ping in lockstep.
+        let base = self.config.ping_interval.min(std::time::Duration::from_secs(2));
+        let jitter_nanos = (base.as_nanos() / 5) as u64;
+        let jitter = if jitter_nanos == 0 {
+            0
+        } else {
+            self.rng.next_u64() % jitter_nanos
+        };
+        base + std::time::Duration::from_nanos(jitter)
+    }
+
+    /// Restarts the ping timer with the early first ping (on accept and on CONNECT).
+    pub(crate) fn reset_first_ping(&mut self, id: ConnId) {
+        let at = self.now + self.first_ping_delay();
+        if let Some(conn) = self.conn_mut(id) {
+            conn.ping_at = at;
+            self.timers.push(Reverse((at, TimerKind::Ping, id)));
+        }
+    }
+
+    fn ping_timer(&mut self, id: ConnId) {
+        let now = self.now;
+        let interval = self.config.ping_interval;
+        let ping_max = self.config.ping_max;
+        let Some(conn) = self.conn_mut(id) else { return };
+        let quiet = now.saturating_duration_since(conn.last_in) >= interval;
+        let mut stale = false;
+        let mut ping = false;
+        if quiet || !conn.rtt_measured {
+            if conn.pings_out + 1 > ping_max {
+                stale = true;
+            } else {
+                conn.pings_out += 1;
+                ping = true;
+            }
+        }
+        if stale {
+            self.debug(id, || "Stale Client Connection - Closing".to_string());
+            self.send_err(id, encode_err_text(crate::proto::error::ERR_STALE_CONNECTION));
+            self.close(id, CloseReason::StaleConnection, true);
+            return;
+        }
+        let at = now + interval;
+        if let Some(conn) = self.conn_mut(id) {
+            conn.ping_at = at;
+        }
+        self.timers.push(Reverse((at, TimerKind::Ping, id)));
+        if ping {
+            self.trace(id, || "->> PING".to_string());
+            self.send(id, encode::PING);
+        }
+    }
+
+    fn write_check(&mut self, id: ConnId) {
+        let now = self.now;
+        let deadline = self.config.write_deadline;
+        let Some(conn) = self.conn_mut(id) else { return };
+        if conn.out.pending() == 0 {
+            conn.write_check_at = None;
+            return;
+        }
+        let stalled = now.saturating_duration_since(conn.last_write_progress);
+        if stalled >= deadline {
+            self.stats.slow_consumers += 1;
+            self.log_conn(Level::Info, id, "Slow Consumer Detected: WriteDeadline exceeded".to_string());
+            self.close(id, CloseReason::SlowConsumerWriteDeadline, false);
+            return;
+        }
+        let at = conn.last_write_progress + deadline;
+        conn.write_check_at = Some(at);
+        self.timers.push(Reverse((at, TimerKind::WriteCheck, id)));
+    }
+
+    /// The INFO line for a new client.
+    fn client_info(&self, cid: u64, peer: SocketAddr) -> Vec<u8> {
+        let info = Info {
+            server_id: self.server_id.clone(),
+            server_name: self.server_name().to_string(),
+            version: COMPATIBLE_VERSION.to_string(),
+            proto: 1,
+            go: self.config.toolchain.clone(),
+            host: self.config.host.clone(),
+            port: self.config.port,
+            headers: true,
+            max_payload: self.config.max_payload,
+            client_id: cid,
+            client_ip: peer.ip().to_string(),
+            ..Info::default()
+        };
+        let json = serde_json::to_vec(&info).unwrap_or_default();
+        let mut line = bytes::BytesMut::with_capacity(json.len() + 8);
+        encode::put_info(&mut line, &json);
+        line.to_vec()
+    }
+
+    /// Emits a log line, building it only if its level is enabled.
+    pub(crate) fn log(&mut self, level: Level, message: impl FnOnce() -> String) {
+        let enabled = match level {
+            Level::Debug => self.config.debug,
+            Level::Trace => self.config.trace,
+            _ => true,
+        };
+        if enabled {
+            self.outputs.push_back(Output::Log {
+                level,
+                message: message(),
+            });
+        }
+    }
+
+    /// Emits a log line about a connection, prefixed the way nats-server prefixes them.
+    pub(crate) fn log_conn(&mut self, level: Level, id: ConnId, message: String) {
+        let label = self.conn(id).map(Conn::label).unwrap_or_default();
+        self.log(level, || format!("{label} - {message}"));
+    }
+
+    pub(crate) fn debug(&mut self, id: ConnId, message: impl FnOnce() -> String) {
+        if self.config.debug {
+            self.log_conn(Level::Debug, id, message());
+        }
+    }
+
+    pub(crate) fn trace(&mut self, id: ConnId, message: impl FnOnce() -> String) {
+        if self.config.trace {
+            self.log_conn(Level::Trace, id, message());
+        }
+    }
+}
+
+/// `-ERR '<text>'\r\n` as bytes.
+pub(crate) fn encode_err_text(text: &str) -> Bytes {
+    let mut out = bytes::BytesMut::with_capacity(text.len() + 9);
+    encode::put_err(&mut out, text);
+    out.freeze()
+}
+
+/// A server id in the shape of a NATS server nkey: `N` and 55 base32 characters.
+fn new_server_id(rng: &mut Rng) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut id = String::with_capacity(56);
+    id.push('N');
+    for _ in 0..55 {
+        id.push(char::from(ALPHABET[rng.below(32)]));
+    }
+    id
+}
