@@ -4,14 +4,46 @@ use crate::account::Subscription;
 use crate::conn::{CloseReason, ConnId};
 use crate::proto::encode;
 use crate::proto::error::{
-    ERR_INVALID_PROTOCOL, ERR_INVALID_SUBJECT, ERR_MAX_SUBSCRIPTIONS, ERR_NO_RESPONDERS_REQUIRES_HEADERS,
+    ERR_AUTHORIZATION_VIOLATION, ERR_INVALID_PROTOCOL, ERR_INVALID_SUBJECT, ERR_MAX_SUBSCRIPTIONS, ERR_NO_RESPONDERS_REQUIRES_HEADERS,
 };
+use crate::proto::json::ConnectError;
 use crate::proto::{ClientOp, ParseError, ParserLimits};
-use crate::server::{encode_err_text, Level, Server};
+use crate::server::{Level, Server};
+
+/// A queue group name reserved for the server's own use.
+const SYSTEM_QUEUE: &[u8] = b"_sys_";
+
+/// `bytes` in double quotes with Go's `%q` escaping, as nats-server quotes subjects in errors.
+pub(crate) fn quoted(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
 
 impl Server {
     /// Acts on one operation. Returns new parser limits when the operation changed them.
     pub(crate) fn process_op(&mut self, id: ConnId, op: ClientOp<'_>) -> Option<ParserLimits> {
+        // Messages, interest changes and PINGs count as activity that makes our PING
+        // unnecessary; a PONG does not (nats-server's lastIn).
+        if matches!(op, ClientOp::Pub(_) | ClientOp::Sub { .. } | ClientOp::Unsub { .. } | ClientOp::Ping) {
+            let now = self.now;
+            if let Some(conn) = self.conn_mut(id) {
+                conn.last_in = now;
+            }
+        }
         match op {
             ClientOp::Pub(publish) => {
                 self.on_publish(id, publish);
@@ -63,13 +95,9 @@ impl Server {
             ParseError::ClientErr(_) => CloseReason::ParseError,
             _ => CloseReason::ProtocolViolation,
         };
-        let level = match error {
-            ParseError::MaxControlLine { .. } | ParseError::MaxPayload { .. } | ParseError::ClientErr(_) => Level::Error,
-            _ => Level::Error,
-        };
-        self.log_conn(level, id, error.to_string());
+        self.log_conn(Level::Error, id, error.to_string());
         if let Some(text) = error.err_text() {
-            self.send_err(id, encode_err_text(text));
+            self.send_err(id, text);
         }
         self.close(id, reason, true);
     }
@@ -80,25 +108,34 @@ impl Server {
             self.trace(id, || format!("<<- [CONNECT {shown}]"));
         }
         let conn = self.conn_mut(id)?;
-        if let Err(e) = conn.opts.apply(json) {
-            self.protocol_error(
-                id,
-                ParseError::Arguments {
-                    op: "processConnect",
-                    detail: "invalid JSON",
-                    line: e.to_string(),
-                },
-            );
-            return None;
+        match conn.opts.apply(json) {
+            Ok(()) => {}
+            Err(ConnectError::Deprecated) => {
+                self.log_conn(Level::Error, id, "authentication error".to_string());
+                self.send_err(id, ERR_AUTHORIZATION_VIOLATION);
+                self.close(id, CloseReason::AuthenticationViolation, true);
+                return None;
+            }
+            Err(e) => {
+                self.protocol_error(
+                    id,
+                    ParseError::Arguments {
+                        op: "processConnect",
+                        detail: "invalid JSON",
+                        line: e.to_string(),
+                    },
+                );
+                return None;
+            }
         }
         let opts = conn.opts.clone();
         if !(0..=1).contains(&opts.protocol) {
-            self.send_err(id, encode_err_text(ERR_INVALID_PROTOCOL));
+            self.send_err(id, ERR_INVALID_PROTOCOL);
             self.close(id, CloseReason::BadClientProtocolVersion, true);
             return None;
         }
         if opts.no_responders && !opts.headers {
-            self.send_err(id, encode_err_text(ERR_NO_RESPONDERS_REQUIRES_HEADERS));
+            self.send_err(id, ERR_NO_RESPONDERS_REQUIRES_HEADERS);
             self.close(id, CloseReason::NoRespondersRequiresHeaders, true);
             return None;
         }
@@ -135,7 +172,17 @@ impl Server {
         let verbose = conn.opts.verbose;
         if max_subs > 0 && conn.subs.len() >= max_subs {
             self.log_conn(Level::Error, id, format!("Maximum Subscriptions Exceeded (max {max_subs})"));
-            self.send_err(id, encode_err_text(ERR_MAX_SUBSCRIPTIONS));
+            self.send_err(id, ERR_MAX_SUBSCRIPTIONS);
+            return;
+        }
+        if queue == Some(SYSTEM_QUEUE) {
+            let text = format!(
+                "Permissions Violation for Subscription to {} using queue {}",
+                quoted(subject),
+                quoted(SYSTEM_QUEUE)
+            );
+            self.log_conn(Level::Error, id, format!("Subscription Violation - Subject {}, Queue: {}, SID {}", quoted(subject), quoted(SYSTEM_QUEUE), String::from_utf8_lossy(sid)));
+            self.send_err(id, &text);
             return;
         }
         if conn.subs.contains_key(sid) {
@@ -163,7 +210,7 @@ impl Server {
                     self.send_ok(id);
                 }
             }
-            Err(_) => self.send_err(id, encode_err_text(ERR_INVALID_SUBJECT)),
+            Err(_) => self.send_err(id, ERR_INVALID_SUBJECT),
         }
     }
 

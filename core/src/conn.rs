@@ -55,6 +55,8 @@ pub enum CloseReason {
     BadClientProtocolVersion,
     /// CONNECT asked for no_responders without headers.
     NoRespondersRequiresHeaders,
+    /// The client failed authentication.
+    AuthenticationViolation,
     /// The server is shutting down.
     ServerShutdown,
 }
@@ -76,6 +78,7 @@ impl CloseReason {
             CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
             CloseReason::BadClientProtocolVersion => "Bad Client Protocol Version",
             CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
+            CloseReason::AuthenticationViolation => "Authentication Failure",
             CloseReason::ServerShutdown => "Server Shutdown",
         }
     }
@@ -126,7 +129,21 @@ pub(crate) struct Conn {
 
 impl Conn {
     /// The prefix nats-server puts on a connection's log lines: `ip:port - cid:N`.
+    /// After CONNECT it adds `"v<version>:<lang>:<name>"`, leaving out empty parts.
     pub fn label(&self) -> String {
-        format!("{} - cid:{}", self.peer, self.cid)
+        let mut parts = Vec::new();
+        if !self.opts.version.is_empty() {
+            parts.push(format!("v{}", self.opts.version));
+        }
+        for part in [&self.opts.lang, &self.opts.name] {
+            if !part.is_empty() {
+                parts.push(part.clone());
+            }
+        }
+        if parts.is_empty() {
+            format!("{} - cid:{}", self.peer, self.cid)
+        } else {
+            format!("{} - cid:{} - \"{}\"", self.peer, self.cid, parts.join(":"))
+        }
     }
 }

@@ -11,7 +11,8 @@ use crate::conn::{CloseReason, ConnId};
 use crate::proto::encode;
 use crate::proto::error::ERR_INVALID_PUBLISH_SUBJECT;
 use crate::proto::PubOp;
-use crate::server::{encode_err_text, Level, Server};
+use crate::client::quoted;
+use crate::server::{Level, Server};
 use crate::subject;
 
 /// What every delivery of one publish shares.
@@ -23,6 +24,11 @@ struct Message<'a> {
     header_len: Option<usize>,
     /// Headers, payload and CRLF.
     framed: &'a Bytes,
+}
+
+/// Whether `subject` starts with one of `prefixes` and has something after it.
+fn has_reserved_prefix(subject: &[u8], prefixes: &[&[u8]]) -> bool {
+    prefixes.iter().any(|p| subject.len() > p.len() && subject.starts_with(p))
 }
 
 impl Server {
@@ -48,7 +54,20 @@ impl Server {
         let account = conn.account;
         if pedantic && !subject::is_valid_literal_subject(publish.subject) {
             // nats-server complains but still delivers the message.
-            self.send_err(id, encode_err_text(ERR_INVALID_PUBLISH_SUBJECT));
+            self.send_err(id, ERR_INVALID_PUBLISH_SUBJECT);
+        }
+        // Subjects the server reserves for routing replies across clusters and services.
+        if has_reserved_prefix(publish.subject, &[b"_GR_."]) {
+            let subject = quoted(publish.subject);
+            self.log_conn(Level::Error, id, format!("Publish Violation - Subject {subject}"));
+            self.send_err(id, &format!("Permissions Violation for Publish to {subject}"));
+            return;
+        }
+        if let Some(reply) = publish.reply.filter(|r| has_reserved_prefix(r, &[b"_R_.", b"$JS.ACK.", b"_GR_."])) {
+            let reply = quoted(reply);
+            self.log_conn(Level::Error, id, format!("Publish Violation - Reply {reply}"));
+            self.send_err(id, &format!("Permissions Violation for Publish with Reply of {reply}"));
+            return;
         }
         if verbose {
             self.send_ok(id);
@@ -58,7 +77,8 @@ impl Server {
             echo,
             subject: publish.subject,
             reply: publish.reply,
-            header_len: publish.header_len,
+            // A zero-length header block is no header block: nats-server sends plain MSG.
+            header_len: publish.header_len.filter(|&h| h > 0),
             framed: &publish.message,
         };
         let result = self.accounts[account.0 as usize].sublist.matches(publish.subject);

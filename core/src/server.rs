@@ -192,7 +192,8 @@ impl Server {
     /// input, it must be followed by draining [`Server::poll_output`].
     pub fn accept(&mut self, now: Instant, peer: SocketAddr) -> ConnId {
         self.now = now;
-        let first_ping = now + self.first_ping_delay();
+        // Until CONNECT arrives the ping timer runs at the full interval, as nats-server's does.
+        let first_ping = now + self.config.ping_interval;
         let entry = self.conns.vacant_entry();
         let index = entry.key();
         if self.generations.len() <= index {
@@ -238,7 +239,7 @@ impl Server {
         if self.shutting_down {
             self.close(id, CloseReason::ServerShutdown, true);
         } else if self.conns.len() > self.config.max_connections {
-            self.send_err(id, encode_err_text(crate::proto::error::ERR_MAX_CONNECTIONS));
+            self.send_err(id, crate::proto::error::ERR_MAX_CONNECTIONS);
             self.close(id, CloseReason::MaxConnectionsExceeded, true);
         }
         id
@@ -345,8 +346,10 @@ impl Server {
     }
 
     /// Queues `-ERR '<text>'`.
-    pub(crate) fn send_err(&mut self, id: ConnId, line: Bytes) {
-        self.trace(id, || format!("->> {}", String::from_utf8_lossy(&line).trim_end()));
+    pub(crate) fn send_err(&mut self, id: ConnId, text: &str) {
+        self.trace(id, || format!("->> [-ERR {text}]"));
+        let mut line = bytes::BytesMut::with_capacity(text.len() + 9);
+        encode::put_err(&mut line, text);
         self.send(id, &line);
     }
 
@@ -365,12 +368,7 @@ impl Server {
             conn.out.take(&mut bytes);
         }
         let label = conn.label();
-        let client = if conn.opts.lang.is_empty() {
-            String::new()
-        } else {
-            format!(" - \"v{}:{}\"", conn.opts.version, conn.opts.lang)
-        };
-        self.log(Level::Debug, || format!("{label}{client} - Client connection closed: {reason}"));
+        self.log(Level::Debug, || format!("{label} - Client connection closed: {reason}"));
         self.outputs.push_back(Output::Close {
             conn: id,
             reason,
@@ -379,9 +377,7 @@ impl Server {
     }
 
     fn on_received(&mut self, id: ConnId, data: Bytes) {
-        let now = self.now;
         let Some(conn) = self.conn_mut(id) else { return };
-        conn.last_in = now;
         let mut parser = std::mem::take(&mut conn.parser);
         let mut pos = 0;
         loop {
@@ -446,7 +442,7 @@ impl Server {
         }
         if stale {
             self.debug(id, || "Stale Client Connection - Closing".to_string());
-            self.send_err(id, encode_err_text(crate::proto::error::ERR_STALE_CONNECTION));
+            self.send_err(id, crate::proto::error::ERR_STALE_CONNECTION);
             self.close(id, CloseReason::StaleConnection, true);
             return;
         }
@@ -535,13 +531,6 @@ impl Server {
             self.log_conn(Level::Trace, id, message());
         }
     }
-}
-
-/// `-ERR '<text>'\r\n` as bytes.
-pub(crate) fn encode_err_text(text: &str) -> Bytes {
-    let mut out = bytes::BytesMut::with_capacity(text.len() + 9);
-    encode::put_err(&mut out, text);
-    out.freeze()
 }
 
 /// A server id in the shape of a NATS server nkey: `N` and 55 base32 characters.

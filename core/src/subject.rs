@@ -58,6 +58,9 @@ pub fn is_valid_queue_name(queue: &[u8]) -> bool {
 /// This is the plain, obviously-correct matcher; the sublist is the fast one and is tested
 /// against this.
 pub fn matches(pattern: &[u8], subject: &[u8]) -> bool {
+    if tokens(subject).any(<[u8]>::is_empty) {
+        return false;
+    }
     let mut pattern_tokens = tokens(pattern);
     let mut subject_tokens = tokens(subject);
     loop {

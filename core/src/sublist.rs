@@ -212,7 +212,10 @@ impl<T: Copy + Eq> Sublist<T> {
         }
         let mut result = Match::default();
         let tokens: SmallVec<[&[u8]; 16]> = subject::tokens(subject).collect();
-        collect(&self.root, &tokens, &mut result);
+        // A subject with an empty token (`foo..bar`, `.foo`) matches nothing, not even `>`.
+        if !tokens.iter().any(|t| t.is_empty()) {
+            collect(&self.root, &tokens, &mut result);
+        }
         let result = Arc::new(result);
         if self.cache.len() >= CACHE_LIMIT {
             self.cache.clear();
@@ -361,6 +364,8 @@ mod tests {
         assert_eq!(plain(&mut list, "foo.baz"), vec![2, 3, 4]);
         assert_eq!(plain(&mut list, "foo.bar.baz"), vec![3, 4]);
         assert_eq!(plain(&mut list, "foo"), vec![4]);
+        assert_eq!(plain(&mut list, "foo..bar"), Vec::<u32>::new());
+        assert_eq!(plain(&mut list, ""), Vec::<u32>::new());
         assert_eq!(list.len(), 5);
     }
 

@@ -1,1 +1,226 @@
+//! # natrix-tokio: the Natrix core driven by tokio
+//!
+//! One task owns the [`natrix_core::Server`] and is the only thing that touches it. It accepts
+//! connections, feeds the core every event, drains the core's outputs after each one (the
+//! driver contract in `natrix_core`'s docs), and runs its timers. Each connection has a reader
+//! task, which hands every read to the core task whole, and a writer task, which writes what
+//! the core queued with vectored writes and reports progress back. Time is tokio's clock, so a
+//! simulator that controls tokio's clock controls the server's.
+//!
+//! The network is the [`net::Listener`] trait, implemented here for tokio's TCP listener and
+//! by the simulator for its own.
 
+pub mod net;
+
+mod conn;
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use natrix_core::{CloseReason, Config, ConnId, Input, Instant, Level, Output, Server};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use conn::WriterCommand;
+pub use net::Listener;
+
+/// Where the server's log lines go.
+pub type LogSink = Arc<dyn Fn(Level, &str) + Send + Sync>;
+
+/// Events that connection tasks send to the core task.
+pub(crate) enum Event {
+    Received(ConnId, Bytes),
+    Written(ConnId, usize),
+    Closed(ConnId, CloseReason),
+}
+
+/// Events the core task takes in one go before writing what they produced.
+const EVENT_BATCH: usize = 1024;
+/// Capacity of the channel to the core task; a full channel pushes back on readers, and so
+/// on publishers' sockets.
+const EVENT_QUEUE: usize = 4096;
+/// How long shutdown waits for connections to flush.
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
+
+struct Handle {
+    id: ConnId,
+    writer: mpsc::UnboundedSender<WriterCommand>,
+    writer_task: JoinHandle<()>,
+    reader_task: JoinHandle<()>,
+}
+
+/// The core task's state besides the server itself.
+struct Driver {
+    server: Server,
+    origin: tokio::time::Instant,
+    conns: Vec<Option<Handle>>,
+    /// Connections with bytes to take, collected while a batch of events is handled.
+    dirty: Vec<ConnId>,
+    closing: Vec<JoinHandle<()>>,
+    log: LogSink,
+    events: mpsc::Sender<Event>,
+    write_deadline: Duration,
+}
+
+impl Driver {
+    fn now(&self) -> Instant {
+        Instant::from_nanos(self.origin.elapsed().as_nanos() as u64)
+    }
+
+    /// Takes every output of the last input (the driver contract's single-mutation rule).
+    fn drain(&mut self) {
+        while let Some(output) = self.server.poll_output() {
+            match output {
+                Output::Write(id) => self.dirty.push(id),
+                Output::Close { conn, reason, flush } => self.close(conn, reason, flush),
+                Output::Log { level, message } => (self.log)(level, &message),
+            }
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        let now = self.now();
+        let input = match event {
+            Event::Received(conn, data) => Input::Received { conn, data },
+            Event::Written(conn, bytes) => Input::Written { conn, bytes },
+            Event::Closed(conn, reason) => Input::Closed { conn, reason },
+        };
+        self.server.handle(now, input);
+        self.drain();
+    }
+
+    fn accept<S>(&mut self, stream: S, peer: std::net::SocketAddr)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        let now = self.now();
+        let id = self.server.accept(now, peer);
+        let (reader, writer) = tokio::io::split(stream);
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let writer_task = tokio::spawn(conn::write_loop(id, writer, command_rx, self.events.clone(), self.write_deadline));
+        let reader_task = tokio::spawn(conn::read_loop(id, reader, self.events.clone()));
+        let index = id.index as usize;
+        if self.conns.len() <= index {
+            self.conns.resize_with(index + 1, || None);
+        }
+        self.conns[index] = Some(Handle {
+            id,
+            writer: commands,
+            writer_task,
+            reader_task,
+        });
+        self.drain();
+    }
+
+    fn handle_of(&mut self, id: ConnId) -> Option<&mut Handle> {
+        self.conns.get_mut(id.index as usize)?.as_mut().filter(|h| h.id == id)
+    }
+
+    fn close(&mut self, id: ConnId, reason: CloseReason, flush: Vec<Bytes>) {
+        let Some(handle) = self.conns.get_mut(id.index as usize).and_then(Option::take) else { return };
+        if handle.id != id {
+            return;
+        }
+        handle.reader_task.abort();
+        match reason {
+            // A slow consumer is abandoned, not flushed: that is the point of closing it.
+            CloseReason::SlowConsumerPendingBytes | CloseReason::SlowConsumerWriteDeadline => handle.writer_task.abort(),
+            _ => {
+                let _ = handle.writer.send(WriterCommand::Close(flush));
+                self.closing.retain(|task| !task.is_finished());
+                self.closing.push(handle.writer_task);
+            }
+        }
+    }
+
+    /// Hands every connection's queued bytes to its writer.
+    fn flush_dirty(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for id in &dirty {
+            let mut chunks = Vec::new();
+            if self.server.take_outbound(*id, &mut chunks) == 0 {
+                continue;
+            }
+            if let Some(handle) = self.handle_of(*id) {
+                let _ = handle.writer.send(WriterCommand::Data(chunks));
+            }
+        }
+        self.dirty = dirty;
+        self.dirty.clear();
+    }
+}
+
+/// Runs a server with `config` on `listener` until `shutdown` completes, then closes every
+/// connection after flushing what is queued for it.
+pub async fn serve<L: Listener>(listener: L, config: Config, log: LogSink, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+    serve_server(listener, Server::new(config), log, shutdown).await
+}
+
+/// Like [`serve`], for a server the caller already built (to log its id first, say).
+pub async fn serve_server<L: Listener>(mut listener: L, server: Server, log: LogSink, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+    let (events, mut event_rx) = mpsc::channel(EVENT_QUEUE);
+    let write_deadline = server.config().write_deadline;
+    let mut driver = Driver {
+        server,
+        origin: tokio::time::Instant::now(),
+        conns: Vec::new(),
+        dirty: Vec::new(),
+        closing: Vec::new(),
+        log,
+        events,
+        write_deadline,
+    };
+    tokio::pin!(shutdown);
+    loop {
+        let timeout = driver.server.poll_timeout();
+        let sleep_until = timeout.map(|at| driver.origin + Duration::from_nanos(at.as_nanos()));
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            Some(event) = event_rx.recv() => {
+                driver.handle(event);
+                for _ in 1..EVENT_BATCH {
+                    match event_rx.try_recv() {
+                        Ok(event) => driver.handle(event),
+                        Err(_) => break,
+                    }
+                }
+            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => driver.accept(stream, peer),
+                Err(e) => {
+                    (driver.log)(Level::Error, &format!("Temporary Client Accept Error ({e}), sleeping 10ms"));
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            _ = sleep_opt(sleep_until) => {
+                let now = driver.now();
+                driver.server.handle_timeout(now);
+                driver.drain();
+            }
+        }
+        driver.flush_dirty();
+    }
+    let now = driver.now();
+    driver.server.handle(now, Input::Shutdown);
+    driver.drain();
+    driver.flush_dirty();
+    let closing = std::mem::take(&mut driver.closing);
+    let _ = tokio::time::timeout(SHUTDOWN_FLUSH, async {
+        for task in closing {
+            let _ = task.await;
+        }
+    })
+    .await;
+    Ok(())
+}
+
+async fn sleep_opt(until: Option<tokio::time::Instant>) {
+    match until {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

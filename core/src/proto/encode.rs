@@ -54,11 +54,11 @@ pub fn put_err(out: &mut BytesMut, text: &str) {
     out.put_slice(b"'\r\n");
 }
 
-/// Appends `INFO <json>\r\n`.
+/// Appends `INFO <json> \r\n` (nats-server puts a space before the CRLF).
 pub fn put_info(out: &mut BytesMut, json: &[u8]) {
     out.put_slice(b"INFO ");
     out.put_slice(json);
-    out.put_slice(b"\r\n");
+    out.put_slice(b" \r\n");
 }
 
 #[cfg(test)]

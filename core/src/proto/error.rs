@@ -82,3 +82,5 @@ pub const ERR_STALE_CONNECTION: &str = "Stale Connection";
 pub const ERR_INVALID_PROTOCOL: &str = "invalid client protocol";
 /// Sent for a CONNECT asking for no_responders without headers; the connection closes.
 pub const ERR_NO_RESPONDERS_REQUIRES_HEADERS: &str = "no responders requires headers support";
+/// Sent when a client fails authentication; the connection closes.
+pub const ERR_AUTHORIZATION_VIOLATION: &str = "Authorization Violation";

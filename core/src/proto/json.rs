@@ -116,41 +116,83 @@ impl Default for ConnectOptions {
     }
 }
 
-/// The fields a CONNECT carries; absent ones leave the current value alone.
-#[derive(Debug, Deserialize)]
-struct ConnectPatch {
-    verbose: Option<bool>,
-    pedantic: Option<bool>,
-    tls_required: Option<bool>,
-    echo: Option<bool>,
-    name: Option<String>,
-    lang: Option<String>,
-    version: Option<String>,
-    protocol: Option<i64>,
-    headers: Option<bool>,
-    no_responders: Option<bool>,
-    user: Option<String>,
-    pass: Option<String>,
-    auth_token: Option<String>,
+/// Why a CONNECT could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// Not JSON, not an object, or a field of the wrong type.
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// A field of the wrong type.
+    #[error("json: cannot unmarshal {found} into Go struct field ClientOpts.{field}")]
+    FieldType {
+        /// The field.
+        field: String,
+        /// What was found instead.
+        found: &'static str,
+    },
+    /// `account` or `new_account`: nats-server treats these as an authentication failure.
+    #[error("authentication error")]
+    Deprecated,
+}
+
+fn kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "bool",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
 }
 
 impl ConnectOptions {
-    /// Decodes a CONNECT's JSON on top of these options.
-    pub fn apply(&mut self, json: &[u8]) -> Result<(), serde_json::Error> {
-        let patch: ConnectPatch = serde_json::from_slice(json)?;
-        macro_rules! set {
-            ($($field:ident),*) => { $( if let Some(v) = patch.$field { self.$field = v; } )* };
+    /// Decodes a CONNECT's JSON on top of these options, as Go's `json.Unmarshal` does: keys
+    /// match case-insensitively, `null` leaves a field alone, unknown keys are ignored, and a
+    /// whole `null` document changes nothing. On error nothing is changed.
+    pub fn apply(&mut self, json: &[u8]) -> Result<(), ConnectError> {
+        let value: serde_json::Value = serde_json::from_slice(json)?;
+        let map = match value {
+            serde_json::Value::Null => return Ok(()),
+            serde_json::Value::Object(map) => map,
+            other => {
+                return Err(ConnectError::FieldType {
+                    field: String::new(),
+                    found: kind(&other),
+                })
+            }
+        };
+        let mut next = self.clone();
+        for (key, value) in map {
+            if value.is_null() {
+                continue;
+            }
+            let field = key.to_ascii_lowercase();
+            let type_error = |value: &serde_json::Value| ConnectError::FieldType {
+                field: key.clone(),
+                found: kind(value),
+            };
+            let flag = |value: &serde_json::Value| value.as_bool().ok_or_else(|| type_error(value));
+            let text = |value: &serde_json::Value| value.as_str().map(str::to_string).ok_or_else(|| type_error(value));
+            match field.as_str() {
+                "verbose" => next.verbose = flag(&value)?,
+                "pedantic" => next.pedantic = flag(&value)?,
+                "tls_required" => next.tls_required = flag(&value)?,
+                "echo" => next.echo = flag(&value)?,
+                "headers" => next.headers = flag(&value)?,
+                "no_responders" => next.no_responders = flag(&value)?,
+                "name" => next.name = text(&value)?,
+                "lang" => next.lang = text(&value)?,
+                "version" => next.version = text(&value)?,
+                "user" => next.user = Some(text(&value)?),
+                "pass" => next.pass = Some(text(&value)?),
+                "auth_token" => next.auth_token = Some(text(&value)?),
+                "protocol" => next.protocol = value.as_i64().ok_or_else(|| type_error(&value))?,
+                "account" | "new_account" => return Err(ConnectError::Deprecated),
+                _ => {}
+            }
         }
-        set!(verbose, pedantic, tls_required, echo, name, lang, version, protocol, headers, no_responders);
-        if patch.user.is_some() {
-            self.user = patch.user;
-        }
-        if patch.pass.is_some() {
-            self.pass = patch.pass;
-        }
-        if patch.auth_token.is_some() {
-            self.auth_token = patch.auth_token;
-        }
+        *self = next;
         Ok(())
     }
 }
@@ -173,6 +215,11 @@ mod tests {
         opts.apply(br#"{"verbose":true}"#).unwrap();
         assert!(opts.verbose && !opts.pedantic && opts.headers);
         assert!(opts.apply(b"{bad").is_err());
+        opts.apply(br#"{"VERBOSE":false,"pedantic":null}"#).unwrap();
+        assert!(!opts.verbose && !opts.pedantic);
+        opts.apply(b"null").unwrap();
+        assert!(matches!(opts.apply(br#"{"account":"A"}"#), Err(ConnectError::Deprecated)));
+        assert!(opts.apply(br#"{"protocol":"1"}"#).is_err());
         assert!(opts.apply(br#"{"verbose":"yes"}"#).is_err());
     }
 

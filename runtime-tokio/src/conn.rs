@@ -1,0 +1,121 @@
+//! One task reads a connection, another writes it; both talk to the core task by channel.
+
+use std::io::IoSlice;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use natrix_core::{CloseReason, ConnId};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use crate::Event;
+
+/// How much the read buffer grows by. Each read is handed to the core whole and its payloads
+/// are shared from it, so a buffer is reused until its space runs out, then replaced.
+const READ_CHUNK: usize = 64 * 1024;
+/// Most buffers handed to one vectored write.
+const MAX_IOVECS: usize = 512;
+
+/// What the core task tells a connection's writer.
+pub(crate) enum WriterCommand {
+    /// Write these bytes.
+    Data(Vec<Bytes>),
+    /// Write these bytes, then close the socket.
+    Close(Vec<Bytes>),
+}
+
+/// Reads until the peer closes or an error; every read goes to the core as is.
+pub(crate) async fn read_loop<R: AsyncRead + Unpin>(id: ConnId, mut reader: R, events: mpsc::Sender<Event>) {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let reason = loop {
+        if buf.capacity() - buf.len() < READ_CHUNK / 8 {
+            buf.reserve(READ_CHUNK);
+        }
+        match reader.read_buf(&mut buf).await {
+            Ok(0) => break CloseReason::ClientClosed,
+            Ok(_) => {
+                let data = buf.split().freeze();
+                if events.send(Event::Received(id, data)).await.is_err() {
+                    return;
+                }
+            }
+            Err(_) => break CloseReason::ReadError,
+        }
+    };
+    let _ = events.send(Event::Closed(id, reason)).await;
+}
+
+/// Writes what the core hands over, reporting progress, until told to close.
+pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
+    id: ConnId,
+    mut writer: W,
+    mut commands: mpsc::UnboundedReceiver<WriterCommand>,
+    events: mpsc::Sender<Event>,
+    close_timeout: Duration,
+) {
+    let mut pending: Vec<Bytes> = Vec::new();
+    while let Some(command) = commands.recv().await {
+        let mut closing = false;
+        let mut next = Some(command);
+        // Gather everything already queued into one batch of vectored writes.
+        while let Some(command) = next.take() {
+            match command {
+                WriterCommand::Data(chunks) => pending.extend(chunks),
+                WriterCommand::Close(chunks) => {
+                    pending.extend(chunks);
+                    closing = true;
+                    break;
+                }
+            }
+            next = commands.try_recv().ok();
+        }
+        let result = if closing {
+            tokio::time::timeout(close_timeout, write_all(&mut writer, &mut pending, None)).await.unwrap_or(Ok(()))
+        } else {
+            write_all(&mut writer, &mut pending, Some((id, &events))).await
+        };
+        if result.is_err() {
+            if !closing {
+                let _ = events.send(Event::Closed(id, CloseReason::WriteError)).await;
+            }
+            return;
+        }
+        if closing {
+            let _ = tokio::time::timeout(close_timeout, writer.shutdown()).await;
+            return;
+        }
+    }
+}
+
+/// Writes every chunk, reporting each write's size to the core when asked to.
+async fn write_all<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    chunks: &mut Vec<Bytes>,
+    report: Option<(ConnId, &mpsc::Sender<Event>)>,
+) -> std::io::Result<()> {
+    let mut first = 0;
+    while first < chunks.len() {
+        let slices: Vec<IoSlice<'_>> = chunks[first..].iter().take(MAX_IOVECS).map(|c| IoSlice::new(c)).collect();
+        let mut written = writer.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        if let Some((id, events)) = report {
+            if events.send(Event::Written(id, written)).await.is_err() {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+        }
+        while written > 0 {
+            let chunk = &mut chunks[first];
+            if written >= chunk.len() {
+                written -= chunk.len();
+                first += 1;
+            } else {
+                let _ = chunk.split_to(written);
+                written = 0;
+            }
+        }
+    }
+    chunks.clear();
+    writer.flush().await
+}

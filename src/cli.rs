@@ -1,0 +1,267 @@
+//! Command-line flags, parsed the way nats-server's (Go `flag` package) are: `-x` and `--x` are
+//! the same flag, values follow as `-p 4222` or `-p=4222`, and booleans take `-D` or `-D=false`.
+
+use std::fmt;
+
+/// What the command line asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Run the server.
+    Run(Options),
+    /// Print the usage text.
+    Help,
+    /// Print the version.
+    Version,
+}
+
+/// Settings taken from flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Host to bind the client listener to.
+    pub host: String,
+    /// Client port; `-1` picks a free one, `0` means the default.
+    pub port: i32,
+    /// Server name.
+    pub server_name: Option<String>,
+    /// Debug logging.
+    pub debug: bool,
+    /// Protocol tracing.
+    pub trace: bool,
+    /// Timestamps on log lines.
+    pub logtime: bool,
+    /// Log file instead of stderr.
+    pub log_file: Option<String>,
+    /// File to write the process id to.
+    pub pid_file: Option<String>,
+    /// Which runtime drives the core.
+    pub runtime: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            host: "0.0.0.0".to_string(),
+            port: 4222,
+            server_name: None,
+            debug: false,
+            trace: false,
+            logtime: true,
+            log_file: None,
+            pid_file: None,
+            runtime: "tokio".to_string(),
+        }
+    }
+}
+
+/// A command line that cannot be run; the texts are Go `flag`'s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CliError {
+    /// A flag nobody defined.
+    Unknown(String),
+    /// A flag that needs a value came last.
+    MissingValue(String),
+    /// A value that does not parse.
+    BadValue {
+        /// The flag.
+        flag: String,
+        /// The value given.
+        value: String,
+    },
+    /// A positional argument that is not a command.
+    UnknownCommand(String),
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Unknown(flag) => write!(f, "flag provided but not defined: -{flag}"),
+            CliError::MissingValue(flag) => write!(f, "flag needs an argument: -{flag}"),
+            CliError::BadValue { flag, value } => write!(f, "invalid value {value:?} for flag -{flag}: parse error"),
+            CliError::UnknownCommand(cmd) => write!(f, "nats-server: unrecognized command: {cmd:?}"),
+        }
+    }
+}
+
+/// The flags natrix knows, with their aliases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flag {
+    Addr,
+    Port,
+    Name,
+    Debug,
+    Trace,
+    DebugTrace,
+    Logtime,
+    Log,
+    Pid,
+    Help,
+    Version,
+    Runtime,
+}
+
+impl Flag {
+    fn lookup(name: &str) -> Option<Flag> {
+        Some(match name {
+            "a" | "addr" | "net" => Flag::Addr,
+            "p" | "port" => Flag::Port,
+            "n" | "name" | "server_name" => Flag::Name,
+            "D" | "debug" => Flag::Debug,
+            "V" | "trace" | "VV" => Flag::Trace,
+            "DV" | "DVV" => Flag::DebugTrace,
+            "T" | "logtime" => Flag::Logtime,
+            "l" | "log" => Flag::Log,
+            "P" | "pid" => Flag::Pid,
+            "h" | "help" => Flag::Help,
+            "v" | "version" => Flag::Version,
+            "runtime" => Flag::Runtime,
+            _ => return None,
+        })
+    }
+
+    fn is_bool(self) -> bool {
+        matches!(self, Flag::Debug | Flag::Trace | Flag::DebugTrace | Flag::Logtime | Flag::Help | Flag::Version)
+    }
+}
+
+fn parse_bool(flag: &str, value: &str) -> Result<bool, CliError> {
+    match value {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(CliError::BadValue {
+            flag: flag.to_string(),
+            value: value.to_string(),
+        }),
+    }
+}
+
+/// Parses the arguments after the program name.
+pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, CliError> {
+    let mut opts = Options::default();
+    let mut help = false;
+    let mut version = false;
+    let mut args = args.into_iter();
+    let mut positional = Vec::new();
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            positional.extend(args.by_ref());
+            break;
+        }
+        let Some(stripped) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')).filter(|s| !s.is_empty()) else {
+            positional.push(arg);
+            positional.extend(args.by_ref());
+            break;
+        };
+        let (name, inline) = match stripped.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (stripped, None),
+        };
+        let flag = Flag::lookup(name).ok_or_else(|| CliError::Unknown(name.to_string()))?;
+        if flag.is_bool() {
+            let on = match &inline {
+                Some(v) => parse_bool(name, v)?,
+                None => true,
+            };
+            match flag {
+                Flag::Debug => opts.debug = on,
+                Flag::Trace => opts.trace = on,
+                Flag::DebugTrace => {
+                    opts.debug = on;
+                    opts.trace = on;
+                }
+                Flag::Logtime => opts.logtime = on,
+                Flag::Help => help = on,
+                Flag::Version => version = on,
+                _ => {}
+            }
+            continue;
+        }
+        let value = match inline {
+            Some(v) => v,
+            None => args.next().ok_or_else(|| CliError::MissingValue(name.to_string()))?,
+        };
+        match flag {
+            Flag::Addr => opts.host = value,
+            Flag::Port => {
+                opts.port = value.parse().map_err(|_| CliError::BadValue {
+                    flag: name.to_string(),
+                    value: value.clone(),
+                })?
+            }
+            Flag::Name => opts.server_name = Some(value),
+            Flag::Log => opts.log_file = Some(value),
+            Flag::Pid => opts.pid_file = Some(value),
+            Flag::Runtime => opts.runtime = value,
+            _ => {}
+        }
+    }
+    if let Some(cmd) = positional.first() {
+        return match cmd.to_ascii_lowercase().as_str() {
+            "version" => Ok(Command::Version),
+            "help" => Ok(Command::Help),
+            _ => Err(CliError::UnknownCommand(cmd.clone())),
+        };
+    }
+    if version {
+        return Ok(Command::Version);
+    }
+    if help {
+        return Ok(Command::Help);
+    }
+    Ok(Command::Run(opts))
+}
+
+/// The usage text, laid out like nats-server's, listing what natrix implements.
+pub const USAGE: &str = "
+Usage: natrix [options]
+
+Server Options:
+    -a, --addr, --net <host>         Bind to host address (default: 0.0.0.0)
+    -p, --port <port>                Use port for clients (default: 4222)
+    -n, --name
+        --server_name <server_name>  Server name (default: auto)
+    -P, --pid <file>                 File to store PID
+        --runtime <tokio>            Event loop that drives the server (default: tokio)
+
+Logging Options:
+    -l, --log <file>                 File to redirect log output
+    -T, --logtime                    Timestamp log entries (default: true)
+    -D, --debug                      Enable debugging output
+    -V, --trace                      Trace the raw protocol
+    -DV                              Debug and trace
+
+Common Options:
+    -h, --help                       Show this message
+    -v, --version                    Show version
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Command, CliError> {
+        parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn go_style_flags() {
+        let Command::Run(opts) = run(&["-a", "127.0.0.1", "--port=-1", "-n", "x", "-DV", "-T=false", "--pid", "f"]).unwrap() else {
+            panic!("not run")
+        };
+        assert_eq!(opts.host, "127.0.0.1");
+        assert_eq!(opts.port, -1);
+        assert_eq!(opts.server_name.as_deref(), Some("x"));
+        assert!(opts.debug && opts.trace && !opts.logtime);
+        assert_eq!(opts.pid_file.as_deref(), Some("f"));
+        assert_eq!(run(&["-v"]).unwrap(), Command::Version);
+        assert_eq!(run(&["--help"]).unwrap(), Command::Help);
+        assert_eq!(run(&["version"]).unwrap(), Command::Version);
+    }
+
+    #[test]
+    fn errors_read_as_go_flag_errors() {
+        assert_eq!(run(&["--bogus"]).unwrap_err().to_string(), "flag provided but not defined: -bogus");
+        assert_eq!(run(&["-p"]).unwrap_err().to_string(), "flag needs an argument: -p");
+        assert_eq!(run(&["-p", "abc"]).unwrap_err().to_string(), "invalid value \"abc\" for flag -p: parse error");
+        assert_eq!(run(&["foo"]).unwrap_err().to_string(), "nats-server: unrecognized command: \"foo\"");
+    }
+}

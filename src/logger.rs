@@ -1,0 +1,96 @@
+//! Log lines in nats-server's format: `[pid] 2006/01/02 15:04:05.000000 [INF] message`.
+//!
+//! Timestamps are UTC (nats-server prints local time; on servers, which usually run in UTC, the
+//! two agree).
+
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use natrix_core::Level;
+
+/// Writes formatted log lines to stderr or a file.
+pub struct Logger {
+    out: Mutex<Box<dyn Write + Send>>,
+    pid: u32,
+    logtime: bool,
+    debug: bool,
+    trace: bool,
+}
+
+impl Logger {
+    /// A logger writing to `file`, or stderr when `None`.
+    pub fn new(file: Option<&str>, logtime: bool, debug: bool, trace: bool) -> io::Result<Arc<Logger>> {
+        let out: Box<dyn Write + Send> = match file {
+            Some(path) => Box::new(OpenOptions::new().create(true).append(true).open(path)?),
+            None => Box::new(io::stderr()),
+        };
+        Ok(Arc::new(Logger {
+            out: Mutex::new(out),
+            pid: std::process::id(),
+            logtime,
+            debug,
+            trace,
+        }))
+    }
+
+    /// Writes one line at `level`, if that level is enabled.
+    pub fn log(&self, level: Level, message: &str) {
+        if (level == Level::Debug && !self.debug) || (level == Level::Trace && !self.trace) {
+            return;
+        }
+        let line = if self.logtime {
+            format!("[{}] {} {} {}\n", self.pid, timestamp(SystemTime::now()), level.tag(), message)
+        } else {
+            format!("[{}] {} {}\n", self.pid, level.tag(), message)
+        };
+        if let Ok(mut out) = self.out.lock() {
+            let _ = out.write_all(line.as_bytes());
+            let _ = out.flush();
+        }
+    }
+}
+
+/// `YYYY/MM/DD HH:MM:SS.micros` in UTC.
+fn timestamp(now: SystemTime) -> String {
+    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    format!(
+        "{year:04}/{month:02}/{day:02} {:02}:{:02}:{:02}.{:06}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_micros()
+    )
+}
+
+/// Days since 1970-01-01 to a (year, month, day) date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps() {
+        let t = UNIX_EPOCH + Duration::from_micros(1_795_838_400_123_456);
+        assert_eq!(timestamp(t), "2026/11/28 04:00:00.123456");
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+}
