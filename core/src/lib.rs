@@ -40,6 +40,7 @@ pub mod rng;
 pub mod server;
 pub mod subject;
 pub mod sublist;
+pub mod testing;
 pub mod time;
 
 pub use config::{Config, COMPATIBLE_VERSION};

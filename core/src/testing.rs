@@ -1,0 +1,144 @@
+//! A harness that drives a [`Server`] with virtual time and in-memory connections, for tests of
+//! the core and of anything built on it. It follows the driver contract exactly: every input is
+//! followed by draining outputs, written bytes are reported back, and closes are recorded.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::{CloseReason, Config, ConnId, Input, Instant, Output, Server};
+
+/// What one connection has seen.
+#[derive(Debug, Default, Clone)]
+pub struct Peer {
+    /// Bytes written to it, not yet read by the test.
+    pub unread: Vec<u8>,
+    /// Why it was closed, if it was.
+    pub closed: Option<CloseReason>,
+}
+
+/// A server plus its connections, with time under the test's control.
+pub struct Harness {
+    /// The server under test.
+    pub server: Server,
+    /// Virtual now.
+    pub now: Instant,
+    /// Connections by id.
+    pub peers: BTreeMap<ConnId, Peer>,
+    /// Connections whose writes the test holds back, as a subscriber that stopped reading.
+    pub stalled: Vec<ConnId>,
+    /// Log lines emitted.
+    pub logs: Vec<String>,
+}
+
+impl Harness {
+    /// A server with `config`.
+    pub fn new(config: Config) -> Self {
+        Harness {
+            server: Server::new(config),
+            now: Instant::from_nanos(1_000_000_000),
+            peers: BTreeMap::new(),
+            stalled: Vec::new(),
+            logs: Vec::new(),
+        }
+    }
+
+    /// Accepts a connection and returns its id; its INFO is in `unread`.
+    pub fn connect(&mut self) -> ConnId {
+        let peer: SocketAddr = "127.0.0.1:40000".parse().expect("literal address");
+        let id = self.server.accept(self.now, peer);
+        self.peers.insert(id, Peer::default());
+        self.drain();
+        id
+    }
+
+    /// Accepts a connection, reads INFO, sends `connect` JSON and drops what it produced.
+    pub fn client(&mut self, connect: &str) -> ConnId {
+        let id = self.connect();
+        self.send(id, format!("CONNECT {connect}\r\n").as_bytes());
+        self.read(id);
+        id
+    }
+
+    /// Feeds bytes from a client.
+    pub fn send(&mut self, id: ConnId, bytes: &[u8]) {
+        self.server.handle(
+            self.now,
+            Input::Received {
+                conn: id,
+                data: Bytes::copy_from_slice(bytes),
+            },
+        );
+        self.drain();
+    }
+
+    /// Takes what a client has been sent so far.
+    pub fn read(&mut self, id: ConnId) -> Vec<u8> {
+        std::mem::take(&mut self.peers.entry(id).or_default().unread)
+    }
+
+    /// Takes what a client has been sent, as text.
+    pub fn read_text(&mut self, id: ConnId) -> String {
+        String::from_utf8_lossy(&self.read(id)).into_owned()
+    }
+
+    /// Why the connection closed, if it did.
+    pub fn closed(&self, id: ConnId) -> Option<CloseReason> {
+        self.peers.get(&id).and_then(|p| p.closed)
+    }
+
+    /// Moves virtual time forward by `by`, running timers as they fall due.
+    pub fn advance(&mut self, by: Duration) {
+        let end = self.now + by;
+        while let Some(at) = self.server.poll_timeout().filter(|at| *at <= end) {
+            self.now = self.now.max(at);
+            self.server.handle_timeout(self.now);
+            self.drain();
+        }
+        self.now = end;
+    }
+
+    /// Lets a stalled connection's writes through again.
+    pub fn unstall(&mut self, id: ConnId) {
+        self.stalled.retain(|c| *c != id);
+        self.flush(id);
+    }
+
+    fn flush(&mut self, id: ConnId) {
+        let mut chunks = Vec::new();
+        let n = self.server.take_outbound(id, &mut chunks);
+        if n == 0 {
+            return;
+        }
+        let peer = self.peers.entry(id).or_default();
+        for chunk in chunks {
+            peer.unread.extend_from_slice(&chunk);
+        }
+        self.server.handle(self.now, Input::Written { conn: id, bytes: n });
+    }
+
+    fn drain(&mut self) {
+        let mut writes = Vec::new();
+        while let Some(output) = self.server.poll_output() {
+            match output {
+                Output::Write(id) => writes.push(id),
+                Output::Close { conn, reason, flush } => {
+                    let peer = self.peers.entry(conn).or_default();
+                    for chunk in flush {
+                        peer.unread.extend_from_slice(&chunk);
+                    }
+                    peer.closed = Some(reason);
+                }
+                Output::Log { level, message } => self.logs.push(format!("{} {message}", level.tag())),
+            }
+        }
+        for id in writes {
+            if !self.stalled.contains(&id) {
+                self.flush(id);
+                self.drain();
+            }
+        }
+    }
+}
