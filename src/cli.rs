@@ -119,7 +119,10 @@ impl Flag {
     }
 
     fn is_bool(self) -> bool {
-        matches!(self, Flag::Debug | Flag::Trace | Flag::DebugTrace | Flag::Logtime | Flag::Help | Flag::Version)
+        matches!(
+            self,
+            Flag::Debug | Flag::Trace | Flag::DebugTrace | Flag::Logtime | Flag::Help | Flag::Version
+        )
     }
 }
 
@@ -146,7 +149,11 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, CliErro
             positional.extend(args.by_ref());
             break;
         }
-        let Some(stripped) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')).filter(|s| !s.is_empty()) else {
+        let Some(stripped) = arg
+            .strip_prefix("--")
+            .or_else(|| arg.strip_prefix('-'))
+            .filter(|s| !s.is_empty())
+        else {
             positional.push(arg);
             positional.extend(args.by_ref());
             break;
@@ -244,7 +251,18 @@ mod tests {
 
     #[test]
     fn go_style_flags() {
-        let Command::Run(opts) = run(&["-a", "127.0.0.1", "--port=-1", "-n", "x", "-DV", "-T=false", "--pid", "f"]).unwrap() else {
+        let Command::Run(opts) = run(&[
+            "-a",
+            "127.0.0.1",
+            "--port=-1",
+            "-n",
+            "x",
+            "-DV",
+            "-T=false",
+            "--pid",
+            "f",
+        ])
+        .unwrap() else {
             panic!("not run")
         };
         assert_eq!(opts.host, "127.0.0.1");
@@ -259,9 +277,18 @@ mod tests {
 
     #[test]
     fn errors_read_as_go_flag_errors() {
-        assert_eq!(run(&["--bogus"]).unwrap_err().to_string(), "flag provided but not defined: -bogus");
+        assert_eq!(
+            run(&["--bogus"]).unwrap_err().to_string(),
+            "flag provided but not defined: -bogus"
+        );
         assert_eq!(run(&["-p"]).unwrap_err().to_string(), "flag needs an argument: -p");
-        assert_eq!(run(&["-p", "abc"]).unwrap_err().to_string(), "invalid value \"abc\" for flag -p: parse error");
-        assert_eq!(run(&["foo"]).unwrap_err().to_string(), "nats-server: unrecognized command: \"foo\"");
+        assert_eq!(
+            run(&["-p", "abc"]).unwrap_err().to_string(),
+            "invalid value \"abc\" for flag -p: parse error"
+        );
+        assert_eq!(
+            run(&["foo"]).unwrap_err().to_string(),
+            "nats-server: unrecognized command: \"foo\""
+        );
     }
 }

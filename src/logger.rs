@@ -41,7 +41,13 @@ impl Logger {
             return;
         }
         let line = if self.logtime {
-            format!("[{}] {} {} {}\n", self.pid, timestamp(SystemTime::now()), level.tag(), message)
+            format!(
+                "[{}] {} {} {}\n",
+                self.pid,
+                timestamp(SystemTime::now()),
+                level.tag(),
+                message
+            )
         } else {
             format!("[{}] {} {}\n", self.pid, level.tag(), message)
         };

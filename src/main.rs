@@ -38,12 +38,18 @@ fn main() -> ExitCode {
     let logger = match Logger::new(opts.log_file.as_deref(), opts.logtime, opts.debug, opts.trace) {
         Ok(logger) => logger,
         Err(e) => {
-            eprintln!("nats-server: could not open log file {:?}: {e}", opts.log_file.unwrap_or_default());
+            eprintln!(
+                "nats-server: could not open log file {:?}: {e}",
+                opts.log_file.unwrap_or_default()
+            );
             return ExitCode::FAILURE;
         }
     };
     if opts.runtime != "tokio" {
-        logger.log(Level::Error, &format!("Unknown runtime {:?}: natrix has \"tokio\"", opts.runtime));
+        logger.log(
+            Level::Error,
+            &format!("Unknown runtime {:?}: natrix has \"tokio\"", opts.runtime),
+        );
         return ExitCode::FAILURE;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -72,7 +78,10 @@ async fn run(opts: cli::Options, logger: Arc<Logger>) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(&bind).await {
         Ok(listener) => listener,
         Err(e) => {
-            logger.log(Level::Error, &format!("Error listening on port: {bind}, {:?}", e.to_string()));
+            logger.log(
+                Level::Error,
+                &format!("Error listening on port: {bind}, {:?}", e.to_string()),
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -94,12 +103,24 @@ async fn run(opts: cli::Options, logger: Arc<Logger>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    logger.log(Level::Info, &format!("Starting nats-server (natrix {NATRIX_VERSION}, {} runtime)", opts.runtime));
+    logger.log(
+        Level::Info,
+        &format!(
+            "Starting nats-server (natrix {NATRIX_VERSION}, {} runtime)",
+            opts.runtime
+        ),
+    );
     logger.log(Level::Info, &format!("  Version:  {COMPATIBLE_VERSION}"));
     logger.log(Level::Info, "  Git:      [not set]");
     logger.log(Level::Info, &format!("  Name:     {}", server.server_name()));
     logger.log(Level::Info, &format!("  ID:       {}", server.server_id()));
-    logger.log(Level::Info, &format!("Listening for client connections on {}", join_host_port(&opts.host, actual_port)));
+    logger.log(
+        Level::Info,
+        &format!(
+            "Listening for client connections on {}",
+            join_host_port(&opts.host, actual_port)
+        ),
+    );
     logger.log(Level::Info, "Server is ready");
 
     let sink_logger = Arc::clone(&logger);
@@ -139,7 +160,12 @@ fn join_host_port(host: &str, port: u16) -> String {
 fn seed_from_os() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
     hasher.write_u32(std::process::id());
     hasher.finish()
 }

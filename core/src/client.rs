@@ -4,7 +4,8 @@ use crate::account::Subscription;
 use crate::conn::{CloseReason, ConnId};
 use crate::proto::encode;
 use crate::proto::error::{
-    ERR_AUTHORIZATION_VIOLATION, ERR_INVALID_PROTOCOL, ERR_INVALID_SUBJECT, ERR_MAX_SUBSCRIPTIONS, ERR_NO_RESPONDERS_REQUIRES_HEADERS,
+    ERR_AUTHORIZATION_VIOLATION, ERR_INVALID_PROTOCOL, ERR_INVALID_SUBJECT, ERR_MAX_SUBSCRIPTIONS,
+    ERR_NO_RESPONDERS_REQUIRES_HEADERS,
 };
 use crate::proto::json::ConnectError;
 use crate::proto::{ClientOp, ParseError, ParserLimits};
@@ -38,7 +39,10 @@ impl Server {
     pub(crate) fn process_op(&mut self, id: ConnId, op: ClientOp<'_>) -> Option<ParserLimits> {
         // Messages, interest changes and PINGs count as activity that makes our PING
         // unnecessary; a PONG does not (nats-server's lastIn).
-        if matches!(op, ClientOp::Pub(_) | ClientOp::Sub { .. } | ClientOp::Unsub { .. } | ClientOp::Ping) {
+        if matches!(
+            op,
+            ClientOp::Pub(_) | ClientOp::Sub { .. } | ClientOp::Unsub { .. } | ClientOp::Ping
+        ) {
             let now = self.now;
             if let Some(conn) = self.conn_mut(id) {
                 conn.last_in = now;
@@ -67,7 +71,6 @@ impl Server {
                 self.trace(id, || "<<- [PONG]".to_string());
                 if let Some(conn) = self.conn_mut(id) {
                     conn.pings_out = 0;
-                    conn.rtt_measured = true;
                 }
                 None
             }
@@ -171,7 +174,11 @@ impl Server {
         let Some(conn) = self.conn(id) else { return };
         let verbose = conn.opts.verbose;
         if max_subs > 0 && conn.subs.len() >= max_subs {
-            self.log_conn(Level::Error, id, format!("Maximum Subscriptions Exceeded (max {max_subs})"));
+            self.log_conn(
+                Level::Error,
+                id,
+                format!("Maximum Subscriptions Exceeded (max {max_subs})"),
+            );
             self.send_err(id, ERR_MAX_SUBSCRIPTIONS);
             return;
         }
@@ -181,7 +188,16 @@ impl Server {
                 quoted(subject),
                 quoted(SYSTEM_QUEUE)
             );
-            self.log_conn(Level::Error, id, format!("Subscription Violation - Subject {}, Queue: {}, SID {}", quoted(subject), quoted(SYSTEM_QUEUE), String::from_utf8_lossy(sid)));
+            self.log_conn(
+                Level::Error,
+                id,
+                format!(
+                    "Subscription Violation - Subject {}, Queue: {}, SID {}",
+                    quoted(subject),
+                    quoted(SYSTEM_QUEUE),
+                    String::from_utf8_lossy(sid)
+                ),
+            );
             self.send_err(id, &text);
             return;
         }

@@ -31,6 +31,8 @@ pub struct Config {
     pub ping_max: u32,
     /// How long writes to a connection may make no progress before it is a slow consumer.
     pub write_deadline: Duration,
+    /// Never pause fast publishers for slow subscribers (`no_fast_producer_stall`).
+    pub no_fast_producer_stall: bool,
     /// Emit debug log events.
     pub debug: bool,
     /// Emit protocol trace log events.
@@ -55,6 +57,7 @@ impl Default for Config {
             ping_interval: Duration::from_secs(120),
             ping_max: 2,
             write_deadline: Duration::from_secs(10),
+            no_fast_producer_stall: false,
             debug: false,
             trace: false,
             seed: 0,

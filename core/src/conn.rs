@@ -114,8 +114,9 @@ pub(crate) struct Conn {
     /// An `Output::Write` is outstanding: the runtime will take the queue.
     pub write_signaled: bool,
     pub pings_out: u32,
-    /// Whether a PONG has answered one of our PINGs (the first PING is never skipped).
-    pub rtt_measured: bool,
+    /// When we last sent a PING to measure the round trip; the first timer firing always
+    /// PINGs, and so does one an hour after the last measurement (nats-server's needRTT).
+    pub rtt_started: Option<Instant>,
     pub last_in: Instant,
     /// When the ping timer fires next.
     pub ping_at: Instant,
@@ -125,6 +126,10 @@ pub(crate) struct Conn {
     pub last_write_progress: Instant,
     pub inbound: Counters,
     pub outbound: Counters,
+    /// Publishers paused because this connection fell behind; resumed when it catches up.
+    pub stalled_producers: Vec<ConnId>,
+    /// While this connection's reading is paused: when the pause ends at the latest.
+    pub paused_until: Option<Instant>,
 }
 
 impl Conn {

@@ -7,11 +7,11 @@
 use bytes::Bytes;
 
 use crate::account::SubKey;
+use crate::client::quoted;
 use crate::conn::{CloseReason, ConnId};
 use crate::proto::encode;
 use crate::proto::error::ERR_INVALID_PUBLISH_SUBJECT;
 use crate::proto::PubOp;
-use crate::client::quoted;
 use crate::server::{Level, Server};
 use crate::subject;
 
@@ -28,14 +28,19 @@ struct Message<'a> {
 
 /// Whether `subject` starts with one of `prefixes` and has something after it.
 fn has_reserved_prefix(subject: &[u8], prefixes: &[&[u8]]) -> bool {
-    prefixes.iter().any(|p| subject.len() > p.len() && subject.starts_with(p))
+    prefixes
+        .iter()
+        .any(|p| subject.len() > p.len() && subject.starts_with(p))
 }
 
 impl Server {
     pub(crate) fn on_publish(&mut self, id: ConnId, publish: PubOp<'_>) {
         if self.config.trace {
             let subject = String::from_utf8_lossy(publish.subject).into_owned();
-            let reply = publish.reply.map(|r| format!(" {}", String::from_utf8_lossy(r))).unwrap_or_default();
+            let reply = publish
+                .reply
+                .map(|r| format!(" {}", String::from_utf8_lossy(r)))
+                .unwrap_or_default();
             let sizes = match publish.header_len {
                 Some(h) => format!("{h} {}", publish.total_len()),
                 None => publish.total_len().to_string(),
@@ -63,7 +68,10 @@ impl Server {
             self.send_err(id, &format!("Permissions Violation for Publish to {subject}"));
             return;
         }
-        if let Some(reply) = publish.reply.filter(|r| has_reserved_prefix(r, &[b"_R_.", b"$JS.ACK.", b"_GR_."])) {
+        if let Some(reply) = publish
+            .reply
+            .filter(|r| has_reserved_prefix(r, &[b"_R_.", b"$JS.ACK.", b"_GR_."]))
+        {
             let reply = quoted(reply);
             self.log_conn(Level::Error, id, format!("Publish Violation - Reply {reply}"));
             self.send_err(id, &format!("Permissions Violation for Publish with Reply of {reply}"));
@@ -88,7 +96,11 @@ impl Server {
         }
         for group in &result.queues {
             let members = &group.members;
-            let start = if members.len() > 1 { self.rng.below(members.len()) } else { 0 };
+            let start = if members.len() > 1 {
+                self.rng.below(members.len())
+            } else {
+                0
+            };
             for i in 0..members.len() {
                 let key = members[(start + i) % members.len()];
                 if self.deliver(account.0 as usize, key, &message) {
@@ -108,7 +120,9 @@ impl Server {
     /// publisher without echo, or gone).
     fn deliver(&mut self, account: usize, key: SubKey, message: &Message<'_>) -> bool {
         let acc = &mut self.accounts[account];
-        let Some(sub) = acc.subs.get_mut(key.0 as usize) else { return false };
+        let Some(sub) = acc.subs.get_mut(key.0 as usize) else {
+            return false;
+        };
         if sub.conn == message.from && !message.echo {
             return false;
         }
@@ -149,6 +163,7 @@ impl Server {
             self.slow_consumer(conn_id);
         } else {
             self.signal_write(conn_id);
+            self.note_backlog(conn_id, message.from);
         }
         true
     }
@@ -156,7 +171,11 @@ impl Server {
     fn slow_consumer(&mut self, id: ConnId) {
         self.stats.slow_consumers += 1;
         let max = self.config.max_pending;
-        self.log_conn(Level::Info, id, format!("Slow Consumer Detected: MaxPending of {max} Exceeded"));
+        self.log_conn(
+            Level::Info,
+            id,
+            format!("Slow Consumer Detected: MaxPending of {max} Exceeded"),
+        );
         self.close(id, CloseReason::SlowConsumerPendingBytes, false);
     }
 

@@ -38,6 +38,7 @@ pub mod outbound;
 pub mod proto;
 pub mod rng;
 pub mod server;
+mod stall;
 pub mod subject;
 pub mod sublist;
 pub mod testing;

@@ -91,6 +91,11 @@ pub enum Output {
         /// Bytes still to write before closing.
         flush: Vec<Bytes>,
     },
+    /// Stop reading from the connection until [`Output::ResumeReading`]: it publishes faster
+    /// than one of its subscribers takes messages. Operations already read are still fed in.
+    PauseReading(ConnId),
+    /// Read from the connection again.
+    ResumeReading(ConnId),
     /// A line for the server log.
     Log {
         /// Severity.
@@ -113,11 +118,15 @@ pub struct Stats {
     pub total_connections: u64,
 }
 
+/// How often the round trip is re-measured with a PING, even on a busy connection.
+const RTT_MEASUREMENT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// What a timer entry is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum TimerKind {
     Ping,
     WriteCheck,
+    StallEnd,
 }
 
 /// The broker core. See the crate docs for how to drive it.
@@ -130,11 +139,13 @@ pub struct Server {
     generations: Vec<u32>,
     pub(crate) accounts: Vec<Account>,
     pub(crate) outputs: VecDeque<Output>,
-    timers: BinaryHeap<Reverse<(Instant, TimerKind, ConnId)>>,
+    pub(crate) timers: BinaryHeap<Reverse<(Instant, TimerKind, ConnId)>>,
     next_cid: u64,
     pub(crate) now: Instant,
     shutting_down: bool,
     pub(crate) stats: Stats,
+    /// Set while handling a read when a delivery found its subscriber far behind.
+    pub(crate) stall_requested: bool,
 }
 
 impl Server {
@@ -155,6 +166,7 @@ impl Server {
             now: Instant::ZERO,
             shutting_down: false,
             stats: Stats::default(),
+            stall_requested: false,
         }
     }
 
@@ -220,13 +232,15 @@ impl Server {
             out: Outbound::default(),
             write_signaled: false,
             pings_out: 0,
-            rtt_measured: false,
+            rtt_started: None,
             last_in: now,
             ping_at: first_ping,
             write_check_at: None,
             last_write_progress: now,
             inbound: Counters::default(),
             outbound: Counters::default(),
+            stalled_producers: Vec::new(),
+            paused_until: None,
         });
         self.stats.total_connections += 1;
         self.timers.push(Reverse((first_ping, TimerKind::Ping, id)));
@@ -254,6 +268,7 @@ impl Server {
                 if let Some(c) = self.conn_mut(conn) {
                     c.out.written(bytes);
                     c.last_write_progress = now;
+                    self.on_drained(conn);
                 }
             }
             Input::Closed { conn, reason } => self.close(conn, reason, false),
@@ -289,6 +304,7 @@ impl Server {
             match kind {
                 TimerKind::Ping if conn.ping_at == at => self.ping_timer(id),
                 TimerKind::WriteCheck if conn.write_check_at == Some(at) => self.write_check(id),
+                TimerKind::StallEnd if conn.paused_until == Some(at) => self.resume_reading(id),
                 _ => {}
             }
         }
@@ -359,6 +375,9 @@ impl Server {
             return;
         };
         self.generations[id.index as usize] = id.generation.wrapping_add(1);
+        for producer in std::mem::take(&mut conn.stalled_producers) {
+            self.resume_reading(producer);
+        }
         let account = &mut self.accounts[conn.account.0 as usize];
         for key in conn.subs.values() {
             account.unsubscribe(*key);
@@ -391,6 +410,7 @@ impl Server {
             };
             let new_limits = self.process_op(id, op);
             if self.conn(id).is_none() {
+                self.stall_requested = false;
                 return;
             }
             if let Some(limits) = new_limits {
@@ -399,6 +419,9 @@ impl Server {
         }
         if let Some(conn) = self.conn_mut(id) {
             conn.parser = parser;
+        }
+        if std::mem::take(&mut self.stall_requested) {
+            self.pause_reading(id);
         }
     }
 
@@ -430,13 +453,17 @@ impl Server {
         let ping_max = self.config.ping_max;
         let Some(conn) = self.conn_mut(id) else { return };
         let quiet = now.saturating_duration_since(conn.last_in) >= interval;
+        let need_rtt = conn
+            .rtt_started
+            .is_none_or(|started| now.saturating_duration_since(started) > RTT_MEASUREMENT_INTERVAL);
         let mut stale = false;
         let mut ping = false;
-        if quiet || !conn.rtt_measured {
+        if quiet || need_rtt {
             if conn.pings_out + 1 > ping_max {
                 stale = true;
             } else {
                 conn.pings_out += 1;
+                conn.rtt_started = Some(now);
                 ping = true;
             }
         }
@@ -468,7 +495,11 @@ impl Server {
         let stalled = now.saturating_duration_since(conn.last_write_progress);
         if stalled >= deadline {
             self.stats.slow_consumers += 1;
-            self.log_conn(Level::Info, id, "Slow Consumer Detected: WriteDeadline exceeded".to_string());
+            self.log_conn(
+                Level::Info,
+                id,
+                "Slow Consumer Detected: WriteDeadline exceeded".to_string(),
+            );
             self.close(id, CloseReason::SlowConsumerWriteDeadline, false);
             return;
         }

@@ -79,10 +79,22 @@ mod tests {
 
     #[test]
     fn validity() {
-        for ok in ["foo", "foo.bar", "*", ">", "foo.*", "foo.>", "*.*.>", "foo*.b>r", "$SYS.x"] {
+        for ok in [
+            "foo", "foo.bar", "*", ">", "foo.*", "foo.>", "*.*.>", "foo*.b>r", "$SYS.x",
+        ] {
             assert!(is_valid_subject(ok.as_bytes()), "{ok}");
         }
-        for bad in ["", ".", "foo.", ".foo", "foo..bar", "foo.>.bar", ">.foo", "fo o", "a.\tb"] {
+        for bad in [
+            "",
+            ".",
+            "foo.",
+            ".foo",
+            "foo..bar",
+            "foo.>.bar",
+            ">.foo",
+            "fo o",
+            "a.\tb",
+        ] {
             assert!(!is_valid_subject(bad.as_bytes()), "{bad}");
         }
         assert!(is_valid_literal_subject(b"foo.bar*"));

@@ -17,6 +17,8 @@ pub struct Peer {
     pub unread: Vec<u8>,
     /// Why it was closed, if it was.
     pub closed: Option<CloseReason>,
+    /// Whether the server asked to stop reading from it.
+    pub paused: bool,
 }
 
 /// A server plus its connections, with time under the test's control.
@@ -84,6 +86,11 @@ impl Harness {
         String::from_utf8_lossy(&self.read(id)).into_owned()
     }
 
+    /// Whether the server asked to stop reading from the connection.
+    pub fn paused(&self, id: ConnId) -> bool {
+        self.peers.get(&id).is_some_and(|p| p.paused)
+    }
+
     /// Why the connection closed, if it did.
     pub fn closed(&self, id: ConnId) -> Option<CloseReason> {
         self.peers.get(&id).and_then(|p| p.closed)
@@ -104,6 +111,7 @@ impl Harness {
     pub fn unstall(&mut self, id: ConnId) {
         self.stalled.retain(|c| *c != id);
         self.flush(id);
+        self.drain();
     }
 
     fn flush(&mut self, id: ConnId) {
@@ -131,6 +139,8 @@ impl Harness {
                     }
                     peer.closed = Some(reason);
                 }
+                Output::PauseReading(conn) => self.peers.entry(conn).or_default().paused = true,
+                Output::ResumeReading(conn) => self.peers.entry(conn).or_default().paused = false,
                 Output::Log { level, message } => self.logs.push(format!("{} {message}", level.tag())),
             }
         }

@@ -48,6 +48,9 @@ mod tests {
         let t = Instant::from_nanos(10);
         assert_eq!((t + Duration::from_nanos(5)).as_nanos(), 15);
         assert_eq!(t.saturating_duration_since(Instant::from_nanos(20)), Duration::ZERO);
-        assert_eq!((Instant::from_nanos(u64::MAX) + Duration::from_secs(1)).as_nanos(), u64::MAX);
+        assert_eq!(
+            (Instant::from_nanos(u64::MAX) + Duration::from_secs(1)).as_nanos(),
+            u64::MAX
+        );
     }
 }

@@ -13,7 +13,9 @@ fn limits() -> ParserLimits {
 }
 
 fn token() -> impl Strategy<Value = Vec<u8>> {
-    proptest::string::string_regex("[a-zA-Z0-9_$*>-]{1,8}").expect("regex").prop_map(String::into_bytes)
+    proptest::string::string_regex("[a-zA-Z0-9_$*>-]{1,8}")
+        .expect("regex")
+        .prop_map(String::into_bytes)
 }
 
 fn subject() -> impl Strategy<Value = Vec<u8>> {
@@ -42,7 +44,11 @@ fn op() -> impl Strategy<Value = OwnedOp> {
                 body: header,
             }
         }),
-        (subject(), proptest::option::of(token()), token()).prop_map(|(subject, queue, sid)| OwnedOp::Sub { subject, queue, sid }),
+        (subject(), proptest::option::of(token()), token()).prop_map(|(subject, queue, sid)| OwnedOp::Sub {
+            subject,
+            queue,
+            sid
+        }),
         (token(), proptest::option::of(1u64..1_000_000)).prop_map(|(sid, max)| OwnedOp::Unsub { sid, max }),
         Just(OwnedOp::Ping),
         Just(OwnedOp::Pong),

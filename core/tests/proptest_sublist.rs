@@ -14,7 +14,8 @@ fn pattern() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn literal() -> impl Strategy<Value = Vec<u8>> {
-    proptest::collection::vec(prop_oneof![Just("a"), Just("b"), Just("c"), Just("foo")], 1..5).prop_map(|t| t.join(".").into_bytes())
+    proptest::collection::vec(prop_oneof![Just("a"), Just("b"), Just("c"), Just("foo")], 1..5)
+        .prop_map(|t| t.join(".").into_bytes())
 }
 
 #[derive(Debug, Clone)]

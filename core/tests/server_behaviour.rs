@@ -30,8 +30,14 @@ fn verbose_acknowledges_in_order() {
     let mut h = harness();
     let c = h.connect();
     h.read(c);
-    h.send(c, b"CONNECT {}\r\nSUB foo 1\r\nPUB foo 2\r\nhi\r\nUNSUB 1\r\nUNSUB 99\r\nPING\r\n");
-    assert_eq!(h.read_text(c), "+OK\r\n+OK\r\n+OK\r\nMSG foo 1 2\r\nhi\r\n+OK\r\n+OK\r\nPONG\r\n");
+    h.send(
+        c,
+        b"CONNECT {}\r\nSUB foo 1\r\nPUB foo 2\r\nhi\r\nUNSUB 1\r\nUNSUB 99\r\nPING\r\n",
+    );
+    assert_eq!(
+        h.read_text(c),
+        "+OK\r\n+OK\r\n+OK\r\nMSG foo 1 2\r\nhi\r\n+OK\r\n+OK\r\nPONG\r\n"
+    );
 }
 
 #[test]
@@ -41,9 +47,15 @@ fn errors_that_keep_the_connection_open() {
     h.send(c, b"SUB foo..bar 1\r\n");
     assert_eq!(h.read_text(c), "-ERR 'Invalid Subject'\r\n");
     h.send(c, b"SUB foo.* 1\r\nPUB foo.* 2\r\nhi\r\n");
-    assert_eq!(h.read_text(c), "-ERR 'Invalid Publish Subject'\r\nMSG foo.* 1 2\r\nhi\r\n");
+    assert_eq!(
+        h.read_text(c),
+        "-ERR 'Invalid Publish Subject'\r\nMSG foo.* 1 2\r\nhi\r\n"
+    );
     h.send(c, b"SUB foo q _sys_\r\nSUB foo _sys_ 2\r\n");
-    assert_eq!(h.read_text(c), "-ERR 'Permissions Violation for Subscription to \"foo\" using queue \"_sys_\"'\r\n");
+    assert_eq!(
+        h.read_text(c),
+        "-ERR 'Permissions Violation for Subscription to \"foo\" using queue \"_sys_\"'\r\n"
+    );
     h.send(c, b"PUB _GR_.x 1\r\na\r\nPUB foo _R_.x 1\r\na\r\n");
     assert_eq!(
         h.read_text(c),
@@ -57,24 +69,52 @@ fn errors_that_keep_the_connection_open() {
 #[test]
 fn errors_that_close_the_connection() {
     let cases: &[(&[u8], &str, CloseReason)] = &[
-        (b"FOO\r\n", "-ERR 'Unknown Protocol Operation'\r\n", CloseReason::ProtocolViolation),
-        (b"\r\n", "-ERR 'Unknown Protocol Operation'\r\n", CloseReason::ProtocolViolation),
-        (b"SUB\r\n", "-ERR 'Unknown Protocol Operation'\r\n", CloseReason::ProtocolViolation),
-        (b"PUB foo 2\r\nhiX\r\n", "-ERR 'Unknown Protocol Operation'\r\n", CloseReason::ProtocolViolation),
-        (b"PUB foo 1048577\r\n", "-ERR 'Maximum Payload Violation'\r\n", CloseReason::MaxPayloadExceeded),
+        (
+            b"FOO\r\n",
+            "-ERR 'Unknown Protocol Operation'\r\n",
+            CloseReason::ProtocolViolation,
+        ),
+        (
+            b"\r\n",
+            "-ERR 'Unknown Protocol Operation'\r\n",
+            CloseReason::ProtocolViolation,
+        ),
+        (
+            b"SUB\r\n",
+            "-ERR 'Unknown Protocol Operation'\r\n",
+            CloseReason::ProtocolViolation,
+        ),
+        (
+            b"PUB foo 2\r\nhiX\r\n",
+            "-ERR 'Unknown Protocol Operation'\r\n",
+            CloseReason::ProtocolViolation,
+        ),
+        (
+            b"PUB foo 1048577\r\n",
+            "-ERR 'Maximum Payload Violation'\r\n",
+            CloseReason::MaxPayloadExceeded,
+        ),
         (b"PUB foo\r\n", "", CloseReason::ProtocolViolation),
         (b"PUB foo -1\r\n", "", CloseReason::ProtocolViolation),
         (b"SUB a b c d\r\n", "", CloseReason::ProtocolViolation),
         (b"UNSUB 1 2 3\r\n", "", CloseReason::ProtocolViolation),
         (b"HPUB foo 14 12\r\n", "", CloseReason::ProtocolViolation),
         (b"CONNECT {bad\r\n", "", CloseReason::ProtocolViolation),
-        (b"CONNECT {\"protocol\":2}\r\n", "-ERR 'invalid client protocol'\r\n", CloseReason::BadClientProtocolVersion),
+        (
+            b"CONNECT {\"protocol\":2}\r\n",
+            "-ERR 'invalid client protocol'\r\n",
+            CloseReason::BadClientProtocolVersion,
+        ),
         (
             b"CONNECT {\"headers\":false,\"no_responders\":true}\r\n",
             "-ERR 'no responders requires headers support'\r\n",
             CloseReason::NoRespondersRequiresHeaders,
         ),
-        (b"CONNECT {\"account\":\"A\"}\r\n", "-ERR 'Authorization Violation'\r\n", CloseReason::AuthenticationViolation),
+        (
+            b"CONNECT {\"account\":\"A\"}\r\n",
+            "-ERR 'Authorization Violation'\r\n",
+            CloseReason::AuthenticationViolation,
+        ),
         (b"-ERR 'oops'\r\n", "", CloseReason::ParseError),
         (b"INFO nope\r\n", "", CloseReason::ProtocolViolation),
     ];
@@ -118,8 +158,14 @@ fn headers_are_stripped_for_subscribers_without_them() {
     let publisher = h.client(QUIET);
     h.send(with, b"SUB foo 1\r\n");
     h.send(without, b"SUB foo 1\r\n");
-    h.send(publisher, b"HPUB foo r 18 20\r\nNATS/1.0\r\nA: b\r\n\r\nhi\r\nHPUB foo 0 2\r\nhi\r\n");
-    assert_eq!(h.read_text(with), "HMSG foo 1 r 18 20\r\nNATS/1.0\r\nA: b\r\n\r\nhi\r\nMSG foo 1 2\r\nhi\r\n");
+    h.send(
+        publisher,
+        b"HPUB foo r 18 20\r\nNATS/1.0\r\nA: b\r\n\r\nhi\r\nHPUB foo 0 2\r\nhi\r\n",
+    );
+    assert_eq!(
+        h.read_text(with),
+        "HMSG foo 1 r 18 20\r\nNATS/1.0\r\nA: b\r\n\r\nhi\r\nMSG foo 1 2\r\nhi\r\n"
+    );
     assert_eq!(h.read_text(without), "MSG foo 1 r 2\r\nhi\r\nMSG foo 1 2\r\nhi\r\n");
 }
 
@@ -128,7 +174,10 @@ fn no_responders_status() {
     let mut h = harness();
     let c = h.client(r#"{"verbose":false,"pedantic":false,"headers":true,"no_responders":true}"#);
     h.send(c, b"SUB _INBOX.x 1\r\nPUB nobody _INBOX.x 2\r\nhi\r\n");
-    assert_eq!(h.read_text(c), "HMSG _INBOX.x 1 38 38\r\nNATS/1.0 503\r\nNats-Subject: nobody\r\n\r\n\r\n");
+    assert_eq!(
+        h.read_text(c),
+        "HMSG _INBOX.x 1 38 38\r\nNATS/1.0 503\r\nNats-Subject: nobody\r\n\r\n\r\n"
+    );
     // No reply subject, or no own subscription for it: nothing.
     h.send(c, b"PUB nobody 2\r\nhi\r\nPUB nobody _INBOX.y 2\r\nhi\r\n");
     assert_eq!(h.read_text(c), "");
@@ -157,7 +206,10 @@ fn unsub_max_is_exact() {
     assert_eq!(h.read_text(c), "MSG foo 1 1\r\nx\r\nMSG foo 1 1\r\nx\r\n");
     assert_eq!(h.server.subscription_count(), 0);
     // A limit already reached removes the subscription at once.
-    h.send(c, b"SUB bar 2\r\nPUB bar 1\r\nx\r\nPUB bar 1\r\nx\r\nUNSUB 2 2\r\nPUB bar 1\r\nx\r\n");
+    h.send(
+        c,
+        b"SUB bar 2\r\nPUB bar 1\r\nx\r\nPUB bar 1\r\nx\r\nUNSUB 2 2\r\nPUB bar 1\r\nx\r\n",
+    );
     assert_eq!(h.read_text(c).matches("MSG").count(), 2);
     assert_eq!(h.server.subscription_count(), 0);
 }
@@ -239,6 +291,24 @@ fn active_clients_that_answer_are_kept() {
 }
 
 #[test]
+fn a_busy_client_is_not_pinged_after_the_first_ping() {
+    let config = Config {
+        ping_interval: Duration::from_secs(1),
+        ping_max: 2,
+        ..Config::default()
+    };
+    let mut h = Harness::new(config);
+    let c = h.client(QUIET);
+    // It never answers the first PING, but keeps publishing: nats-server keeps it.
+    for _ in 0..20 {
+        h.advance(Duration::from_millis(500));
+        h.send(c, b"PUB x 0\r\n\r\n");
+    }
+    assert_eq!(h.read_text(c), "PING\r\n");
+    assert_eq!(h.closed(c), None);
+}
+
+#[test]
 fn slow_consumer_is_closed_and_others_keep_receiving() {
     let config = Config {
         max_pending: 10_000,
@@ -262,7 +332,45 @@ fn slow_consumer_is_closed_and_others_keep_receiving() {
     assert_eq!(h.closed(fast), None);
     assert_eq!(h.read_text(fast).matches("MSG foo 1 1000").count(), 20);
     assert_eq!(h.server.stats().slow_consumers, 1);
-    assert!(h.logs.iter().any(|l| l.contains("Slow Consumer Detected: MaxPending of 10000 Exceeded")));
+    assert!(h
+        .logs
+        .iter()
+        .any(|l| l.contains("Slow Consumer Detected: MaxPending of 10000 Exceeded")));
+}
+
+#[test]
+fn fast_publishers_pause_until_a_lagging_subscriber_catches_up() {
+    let config = Config {
+        max_pending: 10_000,
+        ..Config::default()
+    };
+    let mut h = Harness::new(config);
+    let lagging = h.client(QUIET);
+    h.send(lagging, b"SUB foo 1\r\n");
+    h.stalled.push(lagging);
+    let publisher = h.client(QUIET);
+    let mut msg = b"PUB foo 1000\r\n".to_vec();
+    msg.extend(std::iter::repeat_n(b'x', 1000));
+    msg.extend_from_slice(b"\r\n");
+    for _ in 0..6 {
+        h.send(publisher, &msg);
+    }
+    assert!(!h.paused(publisher), "under three quarters of max_pending");
+    h.send(publisher, &msg);
+    h.send(publisher, &msg);
+    assert!(h.paused(publisher), "over three quarters of max_pending");
+    h.unstall(lagging);
+    assert!(!h.paused(publisher), "resumed once the subscriber caught up");
+    assert_eq!(h.read_text(lagging).matches("MSG foo").count(), 8);
+    // A subscriber that never catches up: the pause ends by itself after a while.
+    h.stalled.push(lagging);
+    for _ in 0..8 {
+        h.send(publisher, &msg);
+    }
+    assert!(h.paused(publisher));
+    h.advance(Duration::from_millis(20));
+    assert!(!h.paused(publisher));
+    assert_eq!(h.closed(lagging), None);
 }
 
 #[test]
@@ -294,10 +402,16 @@ fn max_connections_and_subscriptions() {
     let first = h.client(QUIET);
     let second = h.connect();
     let text = h.read_text(second);
-    assert!(text.starts_with("INFO ") && text.ends_with("-ERR 'maximum connections exceeded'\r\n"), "{text}");
+    assert!(
+        text.starts_with("INFO ") && text.ends_with("-ERR 'maximum connections exceeded'\r\n"),
+        "{text}"
+    );
     assert_eq!(h.closed(second), Some(CloseReason::MaxConnectionsExceeded));
     h.send(first, b"SUB a 1\r\nSUB b 2\r\nSUB c 3\r\nSUB a 1\r\n");
-    assert_eq!(h.read_text(first), "-ERR 'maximum subscriptions exceeded'\r\n-ERR 'maximum subscriptions exceeded'\r\n");
+    assert_eq!(
+        h.read_text(first),
+        "-ERR 'maximum subscriptions exceeded'\r\n-ERR 'maximum subscriptions exceeded'\r\n"
+    );
     assert_eq!(h.closed(first), None);
 }
 
@@ -336,8 +450,14 @@ fn shutdown_flushes_and_closes_everyone() {
 
 #[test]
 fn same_seed_same_server() {
-    let a = Harness::new(Config { seed: 9, ..Config::default() });
-    let b = Harness::new(Config { seed: 9, ..Config::default() });
+    let a = Harness::new(Config {
+        seed: 9,
+        ..Config::default()
+    });
+    let b = Harness::new(Config {
+        seed: 9,
+        ..Config::default()
+    });
     assert_eq!(a.server.server_id(), b.server.server_id());
     assert_eq!(a.server.server_id().len(), 56);
 }

@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use natrix_core::{CloseReason, ConnId};
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+
+use tokio::sync::{mpsc, Semaphore};
 
 use crate::Event;
 
@@ -24,10 +26,25 @@ pub(crate) enum WriterCommand {
     Close(Vec<Bytes>),
 }
 
+/// Reads handed to the core that it has not yet handled, per connection. Each read needs a
+/// credit, which the core task returns once it has handled that read, so a reader runs at most
+/// this far ahead of the core, and pausing a connection (by withholding credits) takes effect
+/// within this many reads.
+pub(crate) const READ_CREDITS: usize = 2;
+
 /// Reads until the peer closes or an error; every read goes to the core as is.
-pub(crate) async fn read_loop<R: AsyncRead + Unpin>(id: ConnId, mut reader: R, events: mpsc::Sender<Event>) {
+pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
+    id: ConnId,
+    mut reader: R,
+    events: mpsc::Sender<Event>,
+    credits: Arc<Semaphore>,
+) {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let reason = loop {
+        match credits.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_) => return,
+        }
         if buf.capacity() - buf.len() < READ_CHUNK / 8 {
             buf.reserve(READ_CHUNK);
         }
@@ -70,7 +87,9 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
             next = commands.try_recv().ok();
         }
         let result = if closing {
-            tokio::time::timeout(close_timeout, write_all(&mut writer, &mut pending, None)).await.unwrap_or(Ok(()))
+            tokio::time::timeout(close_timeout, write_all(&mut writer, &mut pending, None))
+                .await
+                .unwrap_or(Ok(()))
         } else {
             write_all(&mut writer, &mut pending, Some((id, &events))).await
         };
@@ -95,7 +114,11 @@ async fn write_all<W: AsyncWrite + Unpin>(
 ) -> std::io::Result<()> {
     let mut first = 0;
     while first < chunks.len() {
-        let slices: Vec<IoSlice<'_>> = chunks[first..].iter().take(MAX_IOVECS).map(|c| IoSlice::new(c)).collect();
+        let slices: Vec<IoSlice<'_>> = chunks[first..]
+            .iter()
+            .take(MAX_IOVECS)
+            .map(|c| IoSlice::new(c))
+            .collect();
         let mut written = writer.write_vectored(&slices).await?;
         if written == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());

@@ -47,6 +47,11 @@ const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
 
 struct Handle {
     id: ConnId,
+    /// Read credits (see `conn::READ_CREDITS`).
+    credits: Arc<tokio::sync::Semaphore>,
+    /// The core asked to stop reading: credits are withheld until it resumes.
+    paused: bool,
+    withheld: usize,
     writer: mpsc::UnboundedSender<WriterCommand>,
     writer_task: JoinHandle<()>,
     reader_task: JoinHandle<()>,
@@ -76,6 +81,17 @@ impl Driver {
             match output {
                 Output::Write(id) => self.dirty.push(id),
                 Output::Close { conn, reason, flush } => self.close(conn, reason, flush),
+                Output::PauseReading(id) => {
+                    if let Some(handle) = self.handle_of(id) {
+                        handle.paused = true;
+                    }
+                }
+                Output::ResumeReading(id) => {
+                    if let Some(handle) = self.handle_of(id) {
+                        handle.paused = false;
+                        handle.credits.add_permits(std::mem::take(&mut handle.withheld));
+                    }
+                }
                 Output::Log { level, message } => (self.log)(level, &message),
             }
         }
@@ -83,13 +99,21 @@ impl Driver {
 
     fn handle(&mut self, event: Event) {
         let now = self.now();
-        let input = match event {
-            Event::Received(conn, data) => Input::Received { conn, data },
-            Event::Written(conn, bytes) => Input::Written { conn, bytes },
-            Event::Closed(conn, reason) => Input::Closed { conn, reason },
+        let (input, read_from) = match event {
+            Event::Received(conn, data) => (Input::Received { conn, data }, Some(conn)),
+            Event::Written(conn, bytes) => (Input::Written { conn, bytes }, None),
+            Event::Closed(conn, reason) => (Input::Closed { conn, reason }, None),
         };
         self.server.handle(now, input);
         self.drain();
+        // The read is handled: give its credit back, unless the connection is paused.
+        if let Some(handle) = read_from.and_then(|id| self.handle_of(id)) {
+            if handle.paused {
+                handle.withheld += 1;
+            } else {
+                handle.credits.add_permits(1);
+            }
+        }
     }
 
     fn accept<S>(&mut self, stream: S, peer: std::net::SocketAddr)
@@ -100,14 +124,24 @@ impl Driver {
         let id = self.server.accept(now, peer);
         let (reader, writer) = tokio::io::split(stream);
         let (commands, command_rx) = mpsc::unbounded_channel();
-        let writer_task = tokio::spawn(conn::write_loop(id, writer, command_rx, self.events.clone(), self.write_deadline));
-        let reader_task = tokio::spawn(conn::read_loop(id, reader, self.events.clone()));
+        let writer_task = tokio::spawn(conn::write_loop(
+            id,
+            writer,
+            command_rx,
+            self.events.clone(),
+            self.write_deadline,
+        ));
+        let credits = Arc::new(tokio::sync::Semaphore::new(conn::READ_CREDITS));
+        let reader_task = tokio::spawn(conn::read_loop(id, reader, self.events.clone(), Arc::clone(&credits)));
         let index = id.index as usize;
         if self.conns.len() <= index {
             self.conns.resize_with(index + 1, || None);
         }
         self.conns[index] = Some(Handle {
             id,
+            credits,
+            paused: false,
+            withheld: 0,
             writer: commands,
             writer_task,
             reader_task,
@@ -120,14 +154,18 @@ impl Driver {
     }
 
     fn close(&mut self, id: ConnId, reason: CloseReason, flush: Vec<Bytes>) {
-        let Some(handle) = self.conns.get_mut(id.index as usize).and_then(Option::take) else { return };
+        let Some(handle) = self.conns.get_mut(id.index as usize).and_then(Option::take) else {
+            return;
+        };
         if handle.id != id {
             return;
         }
         handle.reader_task.abort();
         match reason {
             // A slow consumer is abandoned, not flushed: that is the point of closing it.
-            CloseReason::SlowConsumerPendingBytes | CloseReason::SlowConsumerWriteDeadline => handle.writer_task.abort(),
+            CloseReason::SlowConsumerPendingBytes | CloseReason::SlowConsumerWriteDeadline => {
+                handle.writer_task.abort()
+            }
             _ => {
                 let _ = handle.writer.send(WriterCommand::Close(flush));
                 self.closing.retain(|task| !task.is_finished());
@@ -155,12 +193,22 @@ impl Driver {
 
 /// Runs a server with `config` on `listener` until `shutdown` completes, then closes every
 /// connection after flushing what is queued for it.
-pub async fn serve<L: Listener>(listener: L, config: Config, log: LogSink, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+pub async fn serve<L: Listener>(
+    listener: L,
+    config: Config,
+    log: LogSink,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
     serve_server(listener, Server::new(config), log, shutdown).await
 }
 
 /// Like [`serve`], for a server the caller already built (to log its id first, say).
-pub async fn serve_server<L: Listener>(mut listener: L, server: Server, log: LogSink, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+pub async fn serve_server<L: Listener>(
+    mut listener: L,
+    server: Server,
+    log: LogSink,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
     let (events, mut event_rx) = mpsc::channel(EVENT_QUEUE);
     let write_deadline = server.config().write_deadline;
     let mut driver = Driver {

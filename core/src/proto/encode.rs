@@ -28,7 +28,14 @@ pub fn put_decimal(out: &mut BytesMut, mut n: u64) {
 }
 
 /// Appends a `MSG` (when `header_len` is `None`) or `HMSG` control line.
-pub fn put_msg_line(out: &mut BytesMut, subject: &[u8], sid: &[u8], reply: Option<&[u8]>, header_len: Option<usize>, total_len: usize) {
+pub fn put_msg_line(
+    out: &mut BytesMut,
+    subject: &[u8],
+    sid: &[u8],
+    reply: Option<&[u8]>,
+    header_len: Option<usize>,
+    total_len: usize,
+) {
     out.reserve(subject.len() + sid.len() + reply.map_or(0, <[u8]>::len) + 32);
     out.put_slice(if header_len.is_some() { b"HMSG " } else { b"MSG " });
     out.put_slice(subject);
@@ -71,7 +78,10 @@ mod tests {
         put_msg_line(&mut out, b"foo.bar", b"9", None, None, 11);
         put_msg_line(&mut out, b"foo", b"1", Some(b"_INBOX.x"), Some(12), 14);
         put_err(&mut out, "Stale Connection");
-        assert_eq!(&out[..], b"MSG foo.bar 9 11\r\nHMSG foo 1 _INBOX.x 12 14\r\n-ERR 'Stale Connection'\r\n");
+        assert_eq!(
+            &out[..],
+            b"MSG foo.bar 9 11\r\nHMSG foo 1 _INBOX.x 12 14\r\n-ERR 'Stale Connection'\r\n"
+        );
     }
 
     #[test]

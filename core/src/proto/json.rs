@@ -218,7 +218,10 @@ mod tests {
         opts.apply(br#"{"VERBOSE":false,"pedantic":null}"#).unwrap();
         assert!(!opts.verbose && !opts.pedantic);
         opts.apply(b"null").unwrap();
-        assert!(matches!(opts.apply(br#"{"account":"A"}"#), Err(ConnectError::Deprecated)));
+        assert!(matches!(
+            opts.apply(br#"{"account":"A"}"#),
+            Err(ConnectError::Deprecated)
+        ));
         assert!(opts.apply(br#"{"protocol":"1"}"#).is_err());
         assert!(opts.apply(br#"{"verbose":"yes"}"#).is_err());
     }

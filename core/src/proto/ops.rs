@@ -79,7 +79,10 @@ impl ClientOp<'_> {
                 queue: queue.map(<[u8]>::to_vec),
                 sid: sid.to_vec(),
             },
-            ClientOp::Unsub { sid, max } => OwnedOp::Unsub { sid: sid.to_vec(), max: *max },
+            ClientOp::Unsub { sid, max } => OwnedOp::Unsub {
+                sid: sid.to_vec(),
+                max: *max,
+            },
             ClientOp::Ping => OwnedOp::Ping,
             ClientOp::Pong => OwnedOp::Pong,
             ClientOp::Ok => OwnedOp::Ok,

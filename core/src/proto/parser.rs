@@ -191,12 +191,10 @@ impl Parser {
                     }
                     *pos += 1;
                 }
-                State::Blanks(verb) => {
-                    match data[*pos] {
-                        b' ' | b'\t' => *pos += 1,
-                        _ => self.state.0 = State::Args(verb),
-                    }
-                }
+                State::Blanks(verb) => match data[*pos] {
+                    b' ' | b'\t' => *pos += 1,
+                    _ => self.state.0 = State::Args(verb),
+                },
                 State::Ignore(verb) => match memchr::memchr(b'\n', &data[*pos..]) {
                     Some(offset) => {
                         *pos += offset + 1;
@@ -261,7 +259,12 @@ impl Parser {
     }
 
     /// Reads a control line's arguments up to the newline and acts on them.
-    fn read_args<'a>(&'a mut self, verb: Verb, data: &'a Bytes, pos: &mut usize) -> Result<Option<ClientOp<'a>>, ParseError> {
+    fn read_args<'a>(
+        &'a mut self,
+        verb: Verb,
+        data: &'a Bytes,
+        pos: &mut usize,
+    ) -> Result<Option<ClientOp<'a>>, ParseError> {
         let rest = &data[*pos..];
         let Some(offset) = memchr::memchr(b'\n', rest) else {
             self.line.extend_from_slice(rest);
@@ -340,7 +343,12 @@ impl Parser {
     }
 
     /// Collects a payload that did not arrive with its control line.
-    fn read_payload<'a>(&'a mut self, need: usize, data: &'a Bytes, pos: &mut usize) -> Result<Option<ClientOp<'a>>, ParseError> {
+    fn read_payload<'a>(
+        &'a mut self,
+        need: usize,
+        data: &'a Bytes,
+        pos: &mut usize,
+    ) -> Result<Option<ClientOp<'a>>, ParseError> {
         let have = self.payload.len();
         let take = (need - have).min(data.len() - *pos);
         self.payload.extend_from_slice(&data[*pos..*pos + take]);
@@ -412,7 +420,9 @@ pub(crate) fn parse_size(digits: &[u8]) -> Option<usize> {
     if digits.is_empty() || digits.len() > 9 {
         return None;
     }
-    digits.iter().try_fold(0usize, |n, &d| d.is_ascii_digit().then(|| n * 10 + usize::from(d - b'0')))
+    digits.iter().try_fold(0usize, |n, &d| {
+        d.is_ascii_digit().then(|| n * 10 + usize::from(d - b'0'))
+    })
 }
 
 struct PubArgs {
@@ -616,9 +626,24 @@ mod tests {
 
     #[test]
     fn garbage_is_refused_at_once() {
-        for bad in [&b"FOO"[..], b"SUB\r\n", b"UNSUB\r\n", b"PUBX", b"P\r", b"PINX", b"x", b"MSG foo 1 2\r\n", b"\r\n"] {
+        for bad in [
+            &b"FOO"[..],
+            b"SUB\r\n",
+            b"UNSUB\r\n",
+            b"PUBX",
+            b"P\r",
+            b"PINX",
+            b"x",
+            b"MSG foo 1 2\r\n",
+            b"\r\n",
+        ] {
             let (_, err) = parse_chunks(bad, 1);
-            assert_eq!(err, Some(ParseError::UnknownOperation), "{:?}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                err,
+                Some(ParseError::UnknownOperation),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -633,7 +658,16 @@ mod tests {
 
     #[test]
     fn bad_arguments_close_without_err_text() {
-        for bad in [&b"PUB foo\r\n"[..], b"PUB foo abc\r\n", b"PUB a b c 3\r\n", b"SUB foo\r\n", b"SUB a b c d\r\n", b"UNSUB 1 2 3\r\n", b"HPUB foo 14 12\r\n", b"PUB foo 1234567890\r\n"] {
+        for bad in [
+            &b"PUB foo\r\n"[..],
+            b"PUB foo abc\r\n",
+            b"PUB a b c 3\r\n",
+            b"SUB foo\r\n",
+            b"SUB a b c d\r\n",
+            b"UNSUB 1 2 3\r\n",
+            b"HPUB foo 14 12\r\n",
+            b"PUB foo 1234567890\r\n",
+        ] {
             let (_, err) = parse_chunks(bad, 100);
             let err = err.expect("an error");
             assert!(matches!(err, ParseError::Arguments { .. }), "{err:?}");
@@ -644,7 +678,13 @@ mod tests {
     #[test]
     fn limits_are_enforced() {
         let (_, err) = parse_chunks(b"PUB foo 1048577\r\n", 100);
-        assert_eq!(err, Some(ParseError::MaxPayload { size: 1_048_577, max: 1_048_576 }));
+        assert_eq!(
+            err,
+            Some(ParseError::MaxPayload {
+                size: 1_048_577,
+                max: 1_048_576
+            })
+        );
         let long = [b"SUB ".as_slice(), &[b'a'; 5000]].concat();
         let (_, err) = parse_chunks(&long, 1000);
         assert!(matches!(err, Some(ParseError::MaxControlLine { .. })), "{err:?}");

@@ -1,0 +1,214 @@
+//! Starts the real `natrix` binary on a free loopback port for a test, and stops it after.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The runtimes every integration test runs against.
+pub const RUNTIMES: &[&str] = &["tokio"];
+
+/// A running `natrix` process; killed on drop.
+pub struct Natrix {
+    child: Child,
+    /// The client port it listens on.
+    pub port: u16,
+    /// Log lines printed so far, collected in the background.
+    logs: mpsc::Receiver<String>,
+    /// Every log line, printed if the test fails.
+    history: Arc<Mutex<Vec<String>>>,
+}
+
+impl Natrix {
+    /// Starts `natrix --runtime <runtime> -a 127.0.0.1 -p -1 <extra>` and waits until it listens.
+    pub fn start(runtime: &str, extra: &[&str]) -> Natrix {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_natrix"))
+            .args(["--runtime", runtime, "-a", "127.0.0.1", "-p", "-1", "-D"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start natrix");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, logs) = mpsc::channel();
+        let history = Arc::new(Mutex::new(Vec::new()));
+        let keep = Arc::clone(&history);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(mut all) = keep.lock() {
+                    all.push(line.clone());
+                }
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let marker = "Listening for client connections on 127.0.0.1:";
+        let port = loop {
+            let line = logs
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("natrix did not report its port");
+            if let Some(pos) = line.find(marker) {
+                break line[pos + marker.len()..].trim().parse().expect("port number");
+            }
+        };
+        let mut natrix = Natrix {
+            child,
+            port,
+            logs,
+            history,
+        };
+        natrix.wait_for_log("Server is ready");
+        natrix
+    }
+
+    /// The URL clients connect to.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Waits (up to 10 s) for a log line containing `text`; returns it.
+    pub fn wait_for_log(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self
+                .logs
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => continue,
+                Err(_) => panic!("no log line containing {text:?}"),
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; returns whether it exited cleanly.
+    pub fn terminate(mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Drop for Natrix {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            if let Ok(lines) = self.history.lock() {
+                eprintln!("--- natrix log ---");
+                for line in lines.iter() {
+                    eprintln!("{line}");
+                }
+            }
+        }
+    }
+}
+
+/// A raw TCP client for tests that check exact bytes.
+pub struct Raw {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    /// Connects and reads the INFO line, which it returns.
+    pub fn connect(port: u16) -> (Raw, String) {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        let mut raw = Raw {
+            stream,
+            buf: Vec::new(),
+        };
+        let info = raw.read_line(Duration::from_secs(5));
+        (raw, info)
+    }
+
+    /// Connects, reads INFO and sends a quiet CONNECT.
+    pub fn client(port: u16) -> Raw {
+        let (mut raw, _) = Raw::connect(port);
+        raw.send(b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"protocol\":1}\r\n");
+        raw
+    }
+
+    /// Sends bytes.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    fn fill(&mut self, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        let mut chunk = [0u8; 65536];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return true;
+                }
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                    if Instant::now() >= deadline {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Reads one CRLF-terminated line (including the CRLF).
+    pub fn read_line(&mut self, wait: Duration) -> String {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some(end) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line: Vec<u8> = self.buf.drain(..end + 2).collect();
+                return String::from_utf8_lossy(&line).into_owned();
+            }
+            if Instant::now() >= deadline || !self.fill(deadline.saturating_duration_since(Instant::now())) {
+                return String::from_utf8_lossy(&std::mem::take(&mut self.buf)).into_owned();
+            }
+        }
+    }
+
+    /// Reads until exactly `expected.len()` bytes arrived (or time runs out) and returns them.
+    pub fn read_exact_text(&mut self, len: usize, wait: Duration) -> String {
+        let deadline = Instant::now() + wait;
+        while self.buf.len() < len && Instant::now() < deadline {
+            if !self.fill(Duration::from_millis(100)) {
+                break;
+            }
+        }
+        let take = self.buf.len().min(len);
+        String::from_utf8_lossy(&self.buf.drain(..take).collect::<Vec<_>>()).into_owned()
+    }
+
+    /// Everything that arrives within `wait`, and whether the server closed the connection.
+    pub fn read_for(&mut self, wait: Duration) -> (String, bool) {
+        let deadline = Instant::now() + wait;
+        let mut open = true;
+        while Instant::now() < deadline {
+            if !self.fill(Duration::from_millis(50)) {
+                open = false;
+                break;
+            }
+        }
+        (
+            String::from_utf8_lossy(&std::mem::take(&mut self.buf)).into_owned(),
+            !open,
+        )
+    }
+}
