@@ -88,7 +88,9 @@ fn receive(mut stream: TcpStream, expected: u64) -> std::io::Result<Instant> {
                     break;
                 }
             }
-            let Some(end) = pending[pos..].windows(2).position(|w| w == b"\r\n") else { break };
+            let Some(end) = pending[pos..].windows(2).position(|w| w == b"\r\n") else {
+                break;
+            };
             let line = &pending[pos..pos + end];
             pos += end + 2;
             if line.starts_with(b"MSG ") {
@@ -111,8 +113,9 @@ fn receive(mut stream: TcpStream, expected: u64) -> std::io::Result<Instant> {
 
 fn main() -> std::io::Result<()> {
     let args = parse_args();
-    let subscribers: Vec<TcpStream> =
-        (0..args.subs).map(|_| connect(&args.url, "SUB bench 1\r\n")).collect::<Result<_, _>>()?;
+    let subscribers: Vec<TcpStream> = (0..args.subs)
+        .map(|_| connect(&args.url, "SUB bench 1\r\n"))
+        .collect::<Result<_, _>>()?;
     let mut publisher = connect(&args.url, "")?;
     let receivers: Vec<_> = subscribers
         .into_iter()
@@ -136,7 +139,9 @@ fn main() -> std::io::Result<()> {
     let published = start.elapsed();
     let mut last = start;
     for receiver in receivers {
-        let done = receiver.join().map_err(|_| std::io::Error::other("receiver panicked"))??;
+        let done = receiver
+            .join()
+            .map_err(|_| std::io::Error::other("receiver panicked"))??;
         last = last.max(done);
     }
     let elapsed = last.duration_since(start).as_secs_f64();
