@@ -227,7 +227,7 @@ Server Options:
     -n, --name
         --server_name <server_name>  Server name (default: auto)
     -P, --pid <file>                 File to store PID
-        --runtime <tokio>            Event loop that drives the server (default: tokio)
+        --runtime <tokio|mio>        Event loop that drives the server (default: tokio)
 
 Logging Options:
     -l, --log <file>                 File to redirect log output

@@ -2,11 +2,12 @@
 
 mod cli;
 mod logger;
+mod signals;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use natrix_core::{Config, Level, Server, COMPATIBLE_VERSION};
+use natrix_core::{Config, Level, LogSink, Server, COMPATIBLE_VERSION};
 
 use cli::Command;
 use logger::Logger;
@@ -45,44 +46,83 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if opts.runtime != "tokio" {
-        logger.log(
-            Level::Error,
-            &format!("Unknown runtime {:?}: natrix has \"tokio\"", opts.runtime),
-        );
-        return ExitCode::FAILURE;
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            logger.log(Level::Error, &format!("Could not start the tokio runtime: {e}"));
+    let runtime = match opts.runtime.as_str() {
+        "tokio" => Runtime::Tokio,
+        "mio" => Runtime::Mio,
+        other => {
+            logger.log(
+                Level::Fatal,
+                &format!("Unknown runtime {other:?}: use \"tokio\" or \"mio\""),
+            );
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(opts, logger))
+    let Some((listener, server)) = start(&opts, &logger) else {
+        return ExitCode::FAILURE;
+    };
+    let sink_logger = Arc::clone(&logger);
+    let sink: LogSink = Arc::new(move |level, message: &str| sink_logger.log(level, message));
+    let signal_logger = Arc::clone(&logger);
+    let announce = move |name: &str| {
+        signal_logger.log(Level::Debug, &format!("Trapped {name:?} signal"));
+        signal_logger.log(Level::Info, "Initiating Shutdown...");
+    };
+    let result = match runtime {
+        Runtime::Tokio => run_tokio(listener, server, sink, announce),
+        Runtime::Mio => natrix_mio::serve(listener, server, sink, |stopper| {
+            let hooked = signals::on_shutdown_signal(move |name| {
+                announce(name);
+                stopper.stop();
+            });
+            if let Err(e) = hooked {
+                logger.log(Level::Error, &format!("Could not install signal handlers: {e}"));
+            }
+        }),
+    };
+    if let Some(path) = &opts.pid_file {
+        let _ = std::fs::remove_file(path);
+    }
+    match result {
+        Ok(()) => {
+            logger.log(Level::Info, "Server Exiting..");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            logger.log(Level::Fatal, &format!("Server failed: {e}"));
+            ExitCode::FAILURE
+        }
+    }
 }
 
-async fn run(opts: cli::Options, logger: Arc<Logger>) -> ExitCode {
+/// The event loops natrix can run on.
+enum Runtime {
+    Tokio,
+    Mio,
+}
+
+/// What every runtime shares: bind the client port, build the core, write the pid file and
+/// print nats-server's start-up lines. `None` after logging why it could not start.
+fn start(opts: &cli::Options, logger: &Logger) -> Option<(std::net::TcpListener, Server)> {
     let port = match opts.port {
         -1 => 0,
         0 => 4222,
         p => match u16::try_from(p) {
             Ok(p) => p,
             Err(_) => {
-                logger.log(Level::Error, &format!("Invalid port {p}"));
-                return ExitCode::FAILURE;
+                logger.log(Level::Fatal, &format!("Invalid port {p}"));
+                return None;
             }
         },
     };
     let bind = join_host_port(&opts.host, port);
-    let listener = match tokio::net::TcpListener::bind(&bind).await {
+    let listener = match std::net::TcpListener::bind(&bind) {
         Ok(listener) => listener,
         Err(e) => {
             logger.log(
-                Level::Error,
+                Level::Fatal,
                 &format!("Error listening on port: {bind}, {:?}", e.to_string()),
             );
-            return ExitCode::FAILURE;
+            return None;
         }
     };
     let actual_port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
@@ -99,8 +139,8 @@ async fn run(opts: cli::Options, logger: Arc<Logger>) -> ExitCode {
     let server = Server::new(config);
     if let Some(path) = &opts.pid_file {
         if let Err(e) = std::fs::write(path, std::process::id().to_string()) {
-            logger.log(Level::Error, &format!("Could not write pidfile: {e}"));
-            return ExitCode::FAILURE;
+            logger.log(Level::Fatal, &format!("Could not write pidfile: {e}"));
+            return None;
         }
     }
     logger.log(
@@ -122,29 +162,29 @@ async fn run(opts: cli::Options, logger: Arc<Logger>) -> ExitCode {
         ),
     );
     logger.log(Level::Info, "Server is ready");
+    Some((listener, server))
+}
 
-    let sink_logger = Arc::clone(&logger);
-    let sink: natrix_tokio::LogSink = Arc::new(move |level, message: &str| sink_logger.log(level, message));
-    let signal_logger = Arc::clone(&logger);
-    let shutdown = async move {
-        let name = wait_for_signal().await;
-        signal_logger.log(Level::Debug, &format!("Trapped {name:?} signal"));
-        signal_logger.log(Level::Info, "Initiating Shutdown...");
-    };
-    let result = natrix_tokio::serve_server(listener, server, sink, shutdown).await;
-    if let Some(path) = &opts.pid_file {
-        let _ = std::fs::remove_file(path);
-    }
-    match result {
-        Ok(()) => {
-            logger.log(Level::Info, "Server Exiting..");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            logger.log(Level::Error, &format!("Server failed: {e}"));
-            ExitCode::FAILURE
-        }
-    }
+fn run_tokio(
+    listener: std::net::TcpListener,
+    server: Server,
+    sink: LogSink,
+    announce: impl FnOnce(&str) + Send + 'static,
+) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        signals::on_shutdown_signal(move |name| {
+            announce(name);
+            let _ = stop.send(());
+        })?;
+        natrix_tokio::serve_server(listener, server, sink, async move {
+            let _ = stopped.await;
+        })
+        .await
+    })
 }
 
 /// `host:port`, with brackets around IPv6 hosts.
@@ -168,27 +208,4 @@ fn seed_from_os() -> u64 {
     );
     hasher.write_u32(std::process::id());
     hasher.finish()
-}
-
-/// Waits for SIGINT or SIGTERM and returns Go's name for it.
-async fn wait_for_signal() -> &'static str {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
-            (Ok(mut interrupt), Ok(mut terminate)) => tokio::select! {
-                _ = interrupt.recv() => "interrupt",
-                _ = terminate.recv() => "terminated",
-            },
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-                "interrupt"
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "interrupt"
-    }
 }

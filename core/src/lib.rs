@@ -46,5 +46,5 @@ pub mod time;
 
 pub use config::{Config, COMPATIBLE_VERSION};
 pub use conn::{CloseReason, ConnId};
-pub use server::{Input, Level, Output, Server, Stats};
+pub use server::{Input, Level, LogSink, Output, Server, Stats};
 pub use time::Instant;

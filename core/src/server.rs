@@ -51,6 +51,8 @@ pub enum Input {
 /// Log severity, as nats-server labels its lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
+    /// `[FTL]`: the server cannot go on.
+    Fatal,
     /// `[ERR]`
     Error,
     /// `[WRN]`
@@ -67,6 +69,7 @@ impl Level {
     /// The tag nats-server prints.
     pub fn tag(self) -> &'static str {
         match self {
+            Level::Fatal => "[FTL]",
             Level::Error => "[ERR]",
             Level::Warn => "[WRN]",
             Level::Info => "[INF]",
@@ -104,6 +107,9 @@ pub enum Output {
         message: String,
     },
 }
+
+/// Where a runtime sends [`Output::Log`] lines: the binary formats and writes them.
+pub type LogSink = std::sync::Arc<dyn Fn(Level, &str) + Send + Sync>;
 
 /// Server-wide counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -27,8 +27,7 @@ use tokio::task::JoinHandle;
 use conn::WriterCommand;
 pub use net::Listener;
 
-/// Where the server's log lines go.
-pub type LogSink = Arc<dyn Fn(Level, &str) + Send + Sync>;
+pub use natrix_core::LogSink;
 
 /// Events that connection tasks send to the core task.
 pub(crate) enum Event {

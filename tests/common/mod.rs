@@ -9,7 +9,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The runtimes every integration test runs against.
-pub const RUNTIMES: &[&str] = &["tokio"];
+pub const RUNTIMES: &[&str] = &["tokio", "mio"];
 
 /// A running `natrix` process; killed on drop.
 pub struct Natrix {

@@ -1,0 +1,457 @@
+//! # natrix-mio: the Natrix core on a single-threaded mio event loop
+//!
+//! One thread owns the [`natrix_core::Server`], the listening socket and every connection. Each
+//! turn of the loop waits in `epoll` (through mio) until a socket is ready, a core timer is due,
+//! or another thread wakes it (a stop request); it then reads what is ready, feeds the core,
+//! drains the core's outputs (the driver contract in `natrix_core`'s docs), and writes what the
+//! core queued. There are no channels, tasks or locks between reading a publish and writing the
+//! deliveries it produced.
+//!
+//! - Connections live in a `Slab`; a connection's mio `Token` is its slab key.
+//! - Reads are edge-triggered: a ready socket is read until `WouldBlock`, but at most
+//!   [`READ_BUDGET`] bytes per turn, so one busy publisher cannot starve the others; a socket
+//!   with budget left over is revisited on the next turn without waiting.
+//! - Writes are optimistic and vectored: queued chunks are written as soon as the core produces
+//!   them; only when the socket would block is write interest registered, and it is dropped again
+//!   once the queue is empty.
+//! - The core's timers become the `poll` timeout.
+//! - Accepting pauses when the process is out of file descriptors, or when far more sockets are
+//!   open than `max_connections` allows, and resumes as connections close.
+
+mod conn;
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+use natrix_core::{CloseReason, ConnId, Input, Instant, Level, LogSink, Output, Server};
+use slab::Slab;
+
+use conn::Conn;
+
+/// Bytes read from one connection in one turn of the loop before moving on to the others.
+pub const READ_BUDGET: usize = 256 * 1024;
+/// Sockets tolerated beyond `max_connections` (so a rejected client still gets nats-server's
+/// `maximum connections exceeded` error) before accepting pauses.
+const ACCEPT_SLACK: usize = 64;
+/// How long to stop accepting after the process ran out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+/// How long shutdown waits for connections to flush.
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const WAKER: Token = Token(usize::MAX - 2);
+
+/// Asks a running event loop to stop, from any thread.
+#[derive(Clone)]
+pub struct Stopper {
+    waker: Arc<Waker>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Stopper {
+    /// Requests shutdown: the loop flushes and closes every connection, then returns.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+    }
+}
+
+/// A server ready to run on the current thread.
+pub struct EventLoop {
+    poll: Poll,
+    listener: TcpListener,
+    server: Server,
+    log: LogSink,
+    origin: std::time::Instant,
+    conns: Slab<Conn>,
+    /// Slab key of each core connection, by `ConnId::index`.
+    tokens: Vec<Option<(ConnId, usize)>>,
+    /// Connections that may have more to read (budget ran out, or reading resumed).
+    readable: Vec<usize>,
+    /// Core connections with bytes to take.
+    dirty: Vec<ConnId>,
+    accepting: bool,
+    accept_again_at: Option<std::time::Instant>,
+    stop: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+    chunks: Vec<Bytes>,
+}
+
+impl EventLoop {
+    /// Prepares to serve `server` on `listener` (which must be non-blocking).
+    pub fn new(listener: std::net::TcpListener, server: Server, log: LogSink) -> io::Result<EventLoop> {
+        listener.set_nonblocking(true)?;
+        let mut listener = TcpListener::from_std(listener);
+        let poll = Poll::new()?;
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        Ok(EventLoop {
+            poll,
+            listener,
+            server,
+            log,
+            origin: std::time::Instant::now(),
+            conns: Slab::new(),
+            tokens: Vec::new(),
+            readable: Vec::new(),
+            dirty: Vec::new(),
+            accepting: true,
+            accept_again_at: None,
+            stop: Arc::new(AtomicBool::new(false)),
+            waker,
+            chunks: Vec::new(),
+        })
+    }
+
+    /// A handle that stops the loop from another thread.
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            waker: Arc::clone(&self.waker),
+            stop: Arc::clone(&self.stop),
+        }
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_nanos(self.origin.elapsed().as_nanos() as u64)
+    }
+
+    /// Runs until [`Stopper::stop`] is called, then flushes and closes every connection.
+    pub fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        while !self.stop.load(Ordering::SeqCst) {
+            let timeout = self.poll_timeout();
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    WAKER => {}
+                    Token(key) => {
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.readable.push(key);
+                        }
+                        if event.is_writable() {
+                            self.write(key);
+                        }
+                    }
+                }
+            }
+            self.read_ready();
+            self.run_timers();
+            self.flush_dirty();
+        }
+        self.shutdown();
+        Ok(())
+    }
+
+    /// How long `poll` may wait: until the next core timer or accept retry, or not at all when a
+    /// connection still has readable data.
+    fn poll_timeout(&self) -> Option<Duration> {
+        if !self.readable.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let now = self.origin.elapsed();
+        let timer = self
+            .server
+            .poll_timeout()
+            .map(|at| Duration::from_nanos(at.as_nanos()).saturating_sub(now));
+        let retry = self
+            .accept_again_at
+            .map(|at| at.saturating_duration_since(std::time::Instant::now()));
+        match (timer, retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn run_timers(&mut self) {
+        if let Some(at) = self.accept_again_at {
+            if std::time::Instant::now() >= at {
+                self.accept_again_at = None;
+                self.accepting = true;
+                self.accept();
+            }
+        }
+        let now = self.now();
+        if self.server.poll_timeout().is_some_and(|at| at <= now) {
+            self.server.handle_timeout(now);
+            self.drain();
+        }
+    }
+
+    fn accept(&mut self) {
+        while self.accepting {
+            if self.conns.len() >= self.server.config().max_connections.saturating_add(ACCEPT_SLACK) {
+                // Resumed when a connection closes.
+                self.accepting = false;
+                return;
+            }
+            match self.listener.accept() {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let now = self.now();
+                    let id = self.server.accept(now, peer);
+                    let entry = self.conns.vacant_entry();
+                    let key = entry.key();
+                    let mut conn = Conn::new(id, stream);
+                    if let Err(e) = self
+                        .poll
+                        .registry()
+                        .register(&mut conn.stream, Token(key), Interest::READABLE)
+                    {
+                        (self.log)(Level::Error, &format!("Error registering client connection: {e}"));
+                        self.server.handle(
+                            now,
+                            Input::Closed {
+                                conn: id,
+                                reason: CloseReason::ReadError,
+                            },
+                        );
+                        self.drain();
+                        continue;
+                    }
+                    entry.insert(conn);
+                    let index = id.index as usize;
+                    if self.tokens.len() <= index {
+                        self.tokens.resize(index + 1, None);
+                    }
+                    self.tokens[index] = Some((id, key));
+                    // Data may already be waiting; edge-triggered readiness would not say so.
+                    self.readable.push(key);
+                    self.drain();
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    (self.log)(
+                        Level::Error,
+                        &format!("Temporary Client Accept Error ({e}), sleeping 10ms"),
+                    );
+                    self.accepting = false;
+                    self.accept_again_at = Some(std::time::Instant::now() + ACCEPT_BACKOFF);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn key_of(&self, id: ConnId) -> Option<usize> {
+        match self.tokens.get(id.index as usize) {
+            Some(Some((known, key))) if *known == id => Some(*key),
+            _ => None,
+        }
+    }
+
+    /// Reads every connection marked readable, up to its budget.
+    fn read_ready(&mut self) {
+        let mut ready = std::mem::take(&mut self.readable);
+        ready.sort_unstable();
+        ready.dedup();
+        for key in ready {
+            let Some(conn) = self.conns.get_mut(key) else { continue };
+            if conn.closing || conn.paused {
+                continue;
+            }
+            let id = conn.id;
+            let mut budget = READ_BUDGET;
+            loop {
+                let Some(conn) = self.conns.get_mut(key) else { break };
+                if conn.paused || conn.closing {
+                    break;
+                }
+                match conn.read() {
+                    Ok(Some(data)) => {
+                        budget = budget.saturating_sub(data.len());
+                        let now = self.now();
+                        self.server.handle(now, Input::Received { conn: id, data });
+                        self.drain();
+                        if budget == 0 {
+                            self.readable.push(key);
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(reason) => {
+                        let now = self.now();
+                        self.server.handle(now, Input::Closed { conn: id, reason });
+                        self.drain();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes what the core queued for each signalled connection and writes it.
+    fn flush_dirty(&mut self) {
+        while !self.dirty.is_empty() {
+            let dirty = std::mem::take(&mut self.dirty);
+            for id in dirty {
+                let Some(key) = self.key_of(id) else { continue };
+                let mut chunks = std::mem::take(&mut self.chunks);
+                if self.server.take_outbound(id, &mut chunks) > 0 {
+                    if let Some(conn) = self.conns.get_mut(key) {
+                        conn.queue(chunks.drain(..));
+                    }
+                    self.write(key);
+                }
+                chunks.clear();
+                self.chunks = chunks;
+            }
+        }
+    }
+
+    /// Writes what a connection has queued, reports progress to the core, and keeps write
+    /// interest registered exactly while bytes remain.
+    fn write(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        let result = conn.write();
+        let id = conn.id;
+        let closing = conn.closing;
+        match result {
+            Ok(written) => {
+                if written > 0 && !closing {
+                    let now = self.now();
+                    self.server.handle(
+                        now,
+                        Input::Written {
+                            conn: id,
+                            bytes: written,
+                        },
+                    );
+                    self.drain();
+                }
+                let Some(conn) = self.conns.get_mut(key) else { return };
+                if conn.is_empty() && conn.closing {
+                    self.remove(key);
+                    return;
+                }
+                let want = !conn.is_empty();
+                if want != conn.write_interest {
+                    conn.write_interest = want;
+                    let interest = if want {
+                        Interest::READABLE | Interest::WRITABLE
+                    } else {
+                        Interest::READABLE
+                    };
+                    let _ = self.poll.registry().reregister(&mut conn.stream, Token(key), interest);
+                }
+            }
+            Err(_) => {
+                if closing {
+                    self.remove(key);
+                } else {
+                    let now = self.now();
+                    self.server.handle(
+                        now,
+                        Input::Closed {
+                            conn: id,
+                            reason: CloseReason::WriteError,
+                        },
+                    );
+                    self.drain();
+                }
+            }
+        }
+    }
+
+    /// Deregisters and drops a connection's socket.
+    fn remove(&mut self, key: usize) {
+        if let Some(mut conn) = self.conns.try_remove(key) {
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+            let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+            if let Some(slot) = self.tokens.get_mut(conn.id.index as usize) {
+                if slot.is_some_and(|(id, _)| id == conn.id) {
+                    *slot = None;
+                }
+            }
+        }
+        if !self.accepting && self.accept_again_at.is_none() {
+            self.accepting = true;
+            self.accept();
+        }
+    }
+
+    /// Acts on every output of the last input.
+    fn drain(&mut self) {
+        while let Some(output) = self.server.poll_output() {
+            match output {
+                Output::Write(id) => self.dirty.push(id),
+                Output::Close { conn, reason, flush } => self.close(conn, reason, flush),
+                Output::PauseReading(id) => {
+                    if let Some(conn) = self.key_of(id).and_then(|key| self.conns.get_mut(key)) {
+                        conn.paused = true;
+                    }
+                }
+                Output::ResumeReading(id) => {
+                    if let Some(key) = self.key_of(id) {
+                        if let Some(conn) = self.conns.get_mut(key) {
+                            conn.paused = false;
+                            self.readable.push(key);
+                        }
+                    }
+                }
+                Output::Log { level, message } => (self.log)(level, &message),
+            }
+        }
+    }
+
+    fn close(&mut self, id: ConnId, reason: CloseReason, flush: Vec<Bytes>) {
+        let Some(key) = self.key_of(id) else { return };
+        self.tokens[id.index as usize] = None;
+        match reason {
+            // A slow consumer is abandoned, not flushed.
+            CloseReason::SlowConsumerPendingBytes | CloseReason::SlowConsumerWriteDeadline => self.remove(key),
+            _ => {
+                if let Some(conn) = self.conns.get_mut(key) {
+                    conn.closing = true;
+                    conn.queue(flush);
+                }
+                self.write(key);
+            }
+        }
+    }
+
+    fn shutdown(&mut self) {
+        let now = self.now();
+        self.server.handle(now, Input::Shutdown);
+        self.drain();
+        let _ = self.poll.registry().deregister(&mut self.listener);
+        let deadline = std::time::Instant::now() + SHUTDOWN_FLUSH;
+        let mut events = Events::with_capacity(256);
+        while !self.conns.is_empty() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() || self.poll.poll(&mut events, Some(left)).is_err() {
+                break;
+            }
+            for event in events.iter() {
+                let Token(key) = event.token();
+                if event.is_writable() && key != LISTENER.0 && key != WAKER.0 {
+                    self.write(key);
+                }
+            }
+        }
+    }
+}
+
+/// Runs `server` on `listener` on the current thread until the returned [`Stopper`] (handed to
+/// `on_start`) is used.
+pub fn serve(
+    listener: std::net::TcpListener,
+    server: Server,
+    log: LogSink,
+    on_start: impl FnOnce(Stopper),
+) -> io::Result<()> {
+    let event_loop = EventLoop::new(listener, server, log)?;
+    on_start(event_loop.stopper());
+    event_loop.run()
+}
