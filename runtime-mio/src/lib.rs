@@ -263,11 +263,13 @@ impl EventLoop {
             }
             let id = conn.id;
             let mut budget = READ_BUDGET;
-            loop {
-                let Some(conn) = self.conns.get_mut(key) else { break };
-                if conn.paused || conn.closing {
-                    break;
-                }
+            // The slot is checked by id each time: handling a read can close this connection and
+            // (by resuming accepting) give its slot to a new one.
+            while let Some(conn) = self
+                .conns
+                .get_mut(key)
+                .filter(|c| c.id == id && !c.paused && !c.closing)
+            {
                 match conn.read() {
                     Ok(Some(data)) => {
                         budget = budget.saturating_sub(data.len());
