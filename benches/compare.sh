@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Runs the pubsub load tool against natrix and nats-server alternately (A B A B ...) on this
-# machine and prints each run plus the median per server, with the server's CPU time.
+# Runs the pubsub load tool against natrix (tokio and mio runtimes) and nats-server
+# alternately (A B C A B C ...) on this machine and prints each run plus the median per server:
+# messages per second (per subscriber; or taken by the server with subs=0) and the server's CPU
+# time (user + system) per million messages delivered (or published, with subs=0).
 #
 #   benches/compare.sh [runs] [msgs] [size] [subs]
 #
-# Needs nats-server on PATH (Debian: apt-get install nats-server).
+# Needs nats-server on PATH or in /usr/sbin (Debian: apt-get install nats-server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
@@ -28,22 +30,24 @@ run_one() { # name command...
   local out; out=$("$tool" --url "127.0.0.1:$port" --msgs "$msgs" --size "$size" --subs "$subs")
   local after; after=$(cpu_ticks "$pid")
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  local rate; rate=$(sed -E 's/.*: ([0-9]+) msgs\/s delivered.*/\1/' <<<"$out")
+  local rate; rate=$(sed -E 's/.*: ([0-9]+) msgs\/s,.*/\1/' <<<"$out")
   local ticks=$((after - before))
   local hz; hz=$(getconf CLK_TCK)
-  # Server CPU microseconds per million delivered messages.
-  local cpu_per_m; cpu_per_m=$(awk -v t="$ticks" -v hz="$hz" -v m="$msgs" -v s="$subs" 'BEGIN { printf "%.0f", t / hz * 1e6 / (m * s / 1e6) }')
-  echo "$name $rate $cpu_per_m"
+  local deliveries=$(( subs > 0 ? msgs * subs : msgs ))
+  local cpu_ms; cpu_ms=$(awk -v t="$ticks" -v hz="$hz" -v d="$deliveries" 'BEGIN { printf "%.0f", t / hz * 1e3 / (d / 1e6) }')
+  echo "$name $rate $cpu_ms"
 }
 
 results=$(mktemp)
-for i in $(seq "$runs"); do
-  run_one natrix target/release/natrix | tee -a "$results"
+for _ in $(seq "$runs"); do
+  run_one natrix-tokio target/release/natrix --runtime tokio | tee -a "$results"
+  run_one natrix-mio target/release/natrix --runtime mio | tee -a "$results"
   run_one nats-server "$nats" | tee -a "$results"
 done
-echo "--- medians (msgs/s delivered per subscriber; server CPU us per million deliveries) size=$size msgs=$msgs subs=$subs"
-for name in natrix nats-server; do
-  grep "^$name " "$results" | awk '{print $2}' | sort -n | awk -v n="$name" '{a[NR]=$1} END {printf "%s rate %s\n", n, a[int((NR+1)/2)]}'
-  grep "^$name " "$results" | awk '{print $3}' | sort -n | awk -v n="$name" '{a[NR]=$1} END {printf "%s cpu %s\n", n, a[int((NR+1)/2)]}'
+echo "--- size=$size msgs=$msgs subs=$subs: median msgs/s, median server CPU ms per million messages"
+for name in natrix-tokio natrix-mio nats-server; do
+  rate=$(grep "^$name " "$results" | awk '{print $2}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  cpu=$(grep "^$name " "$results" | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  echo "$name $rate $cpu"
 done
 rm -f "$results"

@@ -1,7 +1,9 @@
 //! `pubsub`: a small end-to-end load generator for any NATS server.
 //!
-//! One publisher connection sends `--msgs` messages of `--size` bytes on one subject; one
-//! subscriber connection receives them. Both speak the protocol directly over TCP with large
+//! One publisher connection sends `--msgs` messages of `--size` bytes on one subject; `--subs`
+//! subscriber connections (default 1) each receive all of them. With `--subs 0` it measures
+//! publishing alone: the clock stops when the server answers a PING sent after the last message,
+//! which it does only after processing every message before it. Both speak the protocol directly over TCP with large
 //! batched writes and reads, so the load tool costs little next to the server. It prints
 //! messages per second measured at the subscriber, from the first publish to the last delivery.
 //!
@@ -111,6 +113,26 @@ fn receive(mut stream: TcpStream, expected: u64) -> std::io::Result<Instant> {
     Ok(Instant::now())
 }
 
+/// Reads until PONG (answering the server's own PINGs) and returns when it arrived.
+fn wait_for_pong(stream: TcpStream) -> std::io::Result<Instant> {
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(std::io::Error::other("server closed the connection"));
+        }
+        if line.starts_with("PONG") {
+            return Ok(Instant::now());
+        }
+        if line.starts_with("PING") {
+            writer.write_all(b"PONG\r\n")?;
+        }
+    }
+}
+
 fn main() -> std::io::Result<()> {
     let args = parse_args();
     let subscribers: Vec<TcpStream> = (0..args.subs)
@@ -138,6 +160,10 @@ fn main() -> std::io::Result<()> {
     }
     let published = start.elapsed();
     let mut last = start;
+    if args.subs == 0 {
+        publisher.write_all(b"PING\r\n")?;
+        last = wait_for_pong(publisher)?;
+    }
     for receiver in receivers {
         let done = receiver
             .join()
@@ -146,8 +172,9 @@ fn main() -> std::io::Result<()> {
     }
     let elapsed = last.duration_since(start).as_secs_f64();
     let rate = args.msgs as f64 / elapsed;
+    // With subscribers: deliveries per second per subscriber; without: messages the server took.
     println!(
-        "pubsub size={} msgs={} subs={}: {:.0} msgs/s delivered per subscriber, {:.1} MB/s, publish {:.0} msgs/s, {:.3} s",
+        "pubsub size={} msgs={} subs={}: {:.0} msgs/s, {:.1} MB/s, publisher wrote {:.0} msgs/s, {:.3} s",
         args.size,
         args.msgs,
         args.subs,

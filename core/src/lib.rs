@@ -36,6 +36,7 @@ pub mod conn;
 mod deliver;
 pub mod outbound;
 pub mod proto;
+pub mod read_size;
 pub mod rng;
 pub mod server;
 mod stall;

@@ -5,18 +5,19 @@ use std::io::{self, IoSlice, Read, Write};
 
 use bytes::{Bytes, BytesMut};
 use mio::net::TcpStream;
+use natrix_core::read_size::ReadSizer;
 use natrix_core::{CloseReason, ConnId};
 
-/// How much the read buffer grows by; reads are handed to the core whole and their payloads
-/// shared from it.
-const READ_CHUNK: usize = 64 * 1024;
 /// Most buffers given to one vectored write.
 const MAX_IOVECS: usize = 512;
 
 pub(crate) struct Conn {
     pub id: ConnId,
     pub stream: TcpStream,
+    /// Reads are handed to the core whole and their payloads shared from it, so the buffer is
+    /// used until its space runs out, then replaced.
     read_buf: BytesMut,
+    sizer: ReadSizer,
     out: VecDeque<Bytes>,
     /// Whether WRITABLE interest is registered.
     pub write_interest: bool,
@@ -32,6 +33,7 @@ impl Conn {
             id,
             stream,
             read_buf: BytesMut::new(),
+            sizer: ReadSizer::default(),
             out: VecDeque::new(),
             write_interest: false,
             paused: false,
@@ -41,12 +43,13 @@ impl Conn {
 
     /// One read: `Some(bytes)`, `None` when the socket would block, or why the connection ended.
     pub fn read(&mut self) -> Result<Option<Bytes>, CloseReason> {
-        if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 8 {
-            self.read_buf.reserve(READ_CHUNK);
+        let want = self.sizer.size();
+        if self.read_buf.capacity() - self.read_buf.len() < want {
+            self.read_buf.reserve(want);
         }
-        let spare = (self.read_buf.capacity() - self.read_buf.len()).min(READ_CHUNK);
         let start = self.read_buf.len();
-        self.read_buf.resize(start + spare, 0);
+        // Safe Rust cannot read into uninitialised memory, so the space is zeroed first.
+        self.read_buf.resize(start + want, 0);
         loop {
             match self.stream.read(&mut self.read_buf[start..]) {
                 Ok(0) => {
@@ -54,6 +57,7 @@ impl Conn {
                     return Err(CloseReason::ClientClosed);
                 }
                 Ok(n) => {
+                    self.sizer.record(n);
                     self.read_buf.truncate(start + n);
                     return Ok(Some(self.read_buf.split().freeze()));
                 }

@@ -4,6 +4,7 @@ use std::io::IoSlice;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use natrix_core::read_size::ReadSizer;
 use natrix_core::{CloseReason, ConnId};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -12,9 +13,6 @@ use tokio::sync::{mpsc, Semaphore};
 
 use crate::Event;
 
-/// How much the read buffer grows by. Each read is handed to the core whole and its payloads
-/// are shared from it, so a buffer is reused until its space runs out, then replaced.
-const READ_CHUNK: usize = 64 * 1024;
 /// Most buffers handed to one vectored write.
 const MAX_IOVECS: usize = 512;
 
@@ -30,7 +28,7 @@ pub(crate) enum WriterCommand {
 /// credit, which the core task returns once it has handled that read, so a reader runs at most
 /// this far ahead of the core, and pausing a connection (by withholding credits) takes effect
 /// within this many reads.
-pub(crate) const READ_CREDITS: usize = 2;
+pub(crate) const READ_CREDITS: usize = 4;
 
 /// Reads until the peer closes or an error; every read goes to the core as is.
 pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
@@ -39,18 +37,22 @@ pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
     events: mpsc::Sender<Event>,
     credits: Arc<Semaphore>,
 ) {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    // Each read is handed to the core whole and its payloads are shared from it, so a buffer is
+    // used until its space runs out, then replaced.
+    let mut buf = BytesMut::new();
+    let mut sizer = ReadSizer::default();
     let reason = loop {
         match credits.acquire().await {
             Ok(permit) => permit.forget(),
             Err(_) => return,
         }
-        if buf.capacity() - buf.len() < READ_CHUNK / 8 {
-            buf.reserve(READ_CHUNK);
+        if buf.capacity() - buf.len() < sizer.size() {
+            buf.reserve(sizer.size());
         }
         match reader.read_buf(&mut buf).await {
             Ok(0) => break CloseReason::ClientClosed,
-            Ok(_) => {
+            Ok(n) => {
+                sizer.record(n);
                 let data = buf.split().freeze();
                 if events.send(Event::Received(id, data)).await.is_err() {
                     return;
