@@ -1,4 +1,9 @@
-//! The server's settings, with nats-server's defaults (const.go).
+//! The server's settings, with nats-server's defaults (const.go), and the configuration file
+//! format that sets them.
+
+pub mod duration;
+pub mod format;
+pub mod options;
 
 use std::time::Duration;
 
@@ -41,6 +46,20 @@ pub struct Config {
     pub seed: u64,
     /// What INFO's `go` field says: the toolchain that built the server.
     pub toolchain: String,
+    /// How long lame duck mode takes to close every client (`lame_duck_duration`).
+    pub lame_duck_duration: Duration,
+    /// How long lame duck mode waits before closing the first client (`lame_duck_grace_period`).
+    pub lame_duck_grace_period: Duration,
+    /// Timestamps on log lines (`logtime`).
+    pub logtime: bool,
+    /// Log to this file instead of stderr (`log_file`).
+    pub log_file: Option<String>,
+    /// Write the process id here (`pid_file`).
+    pub pid_file: Option<String>,
+    /// Write the ports file into this directory (`ports_file_dir`).
+    pub ports_file_dir: Option<String>,
+    /// The event loop to run on (`runtime`, a Natrix key): "tokio" or "mio".
+    pub runtime: Option<String>,
 }
 
 impl Default for Config {
@@ -62,6 +81,13 @@ impl Default for Config {
             trace: false,
             seed: 0,
             toolchain: "rust".to_string(),
+            lame_duck_duration: Duration::from_secs(120),
+            lame_duck_grace_period: Duration::from_secs(10),
+            logtime: true,
+            log_file: None,
+            pid_file: None,
+            ports_file_dir: None,
+            runtime: None,
         }
     }
 }

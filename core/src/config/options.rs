@@ -1,0 +1,370 @@
+//! From a parsed configuration file to a [`Config`]: nats-server's key names and aliases, value
+//! types and errors.
+//!
+//! A key Natrix implements sets its field. A key nats-server knows but Natrix does not implement
+//! yet is reported back by name (the binary logs it at start-up), never silently ignored. A key
+//! nats-server does not know is an error (`unknown field`), unless the file only defines it to
+//! use as a `$variable`, as in nats-server.
+
+use std::time::Duration;
+
+use super::duration;
+use super::format::{ConfError, Located, Location, Map, Value};
+use super::Config;
+
+/// Top-level keys nats-server accepts that Natrix does not implement yet (nats-server's
+/// `processConfigFileLine`, server/opts.go).
+pub const NOT_YET_IMPLEMENTED: &[&str] = &[
+    "client_advertise",
+    "trace_verbose",
+    "trace_headers",
+    "logtime_utc",
+    "mappings",
+    "maps",
+    "disable_sublist_cache",
+    "no_sublist_cache",
+    "accounts",
+    "default_sentinel",
+    "authorization",
+    "http",
+    "https",
+    "http_port",
+    "monitor_port",
+    "https_port",
+    "http_base_path",
+    "cluster",
+    "gateway",
+    "leaf",
+    "leafnodes",
+    "store_dir",
+    "storedir",
+    "jetstream",
+    "logfile_size_limit",
+    "log_size_limit",
+    "logfile_max_num",
+    "log_max_num",
+    "syslog",
+    "remote_syslog",
+    "prof_port",
+    "prof_block_rate",
+    "proxy_protocol",
+    "max_traced_msg_len",
+    "max_sub_tokens",
+    "max_subscription_tokens",
+    "tls",
+    "ocsp",
+    "write_timeout",
+    "operator",
+    "operators",
+    "roots",
+    "root",
+    "root_operators",
+    "root_operator",
+    "resolver",
+    "account_resolver",
+    "accounts_resolver",
+    "resolver_tls",
+    "resolver_preload",
+    "resolver_pinned_accounts",
+    "no_auth_user",
+    "system_account",
+    "system",
+    "no_system_account",
+    "no_system",
+    "no_sys_acc",
+    "no_header_support",
+    "trusted",
+    "trusted_keys",
+    "connect_error_reports",
+    "reconnect_error_reports",
+    "websocket",
+    "ws",
+    "mqtt",
+    "server_tags",
+    "server_metadata",
+    "feature_flags",
+    "default_js_domain",
+    "ocsp_cache",
+    "max_closed_clients",
+    "proxies",
+];
+
+/// What applying a file produced besides the configuration.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// Keys nats-server knows that Natrix does not implement yet, with where they are.
+    pub not_implemented: Vec<(String, Location)>,
+}
+
+/// Applies the top-level keys of `map` to `config`. Every error found is returned, in file order.
+pub fn apply(map: &Map, config: &mut Config) -> Result<Applied, Vec<ConfError>> {
+    let mut applied = Applied::default();
+    let mut errors = Vec::new();
+    for (key, key_at, value) in &map.entries {
+        let lower = key.to_ascii_lowercase();
+        if let Err(e) = apply_key(&lower, key, key_at, value, config, &mut applied, map) {
+            errors.push(e);
+        }
+    }
+    if config.max_payload > config.max_pending {
+        let at = map
+            .get("max_payload")
+            .or_else(|| map.get("max_pending"))
+            .map(|v| v.at.clone())
+            .unwrap_or_else(|| map.entries.first().map(|(_, at, _)| at.clone()).unwrap_or_else(origin));
+        errors.push(ConfError {
+            at,
+            message: format!(
+                "max_payload ({}) cannot be higher than max_pending ({})",
+                config.max_payload, config.max_pending
+            ),
+        });
+    }
+    if errors.is_empty() {
+        Ok(applied)
+    } else {
+        Err(errors)
+    }
+}
+
+fn origin() -> Location {
+    Location {
+        file: "".into(),
+        line: 0,
+        column: 0,
+    }
+}
+
+fn type_error(key: &str, value: &Located, expected: &str) -> ConfError {
+    ConfError {
+        at: value.at.clone(),
+        message: format!("interface conversion: {key} is {}, not {expected}", value.value.kind()),
+    }
+}
+
+fn int(key: &str, value: &Located) -> Result<i64, ConfError> {
+    match value.value {
+        Value::Int(n) => Ok(n),
+        _ => Err(type_error(key, value, "int64")),
+    }
+}
+
+fn size(key: &str, value: &Located) -> Result<usize, ConfError> {
+    let n = int(key, value)?;
+    usize::try_from(n).map_err(|_| ConfError {
+        at: value.at.clone(),
+        message: format!("{key} must be positive, got {n}"),
+    })
+}
+
+fn boolean(key: &str, value: &Located) -> Result<bool, ConfError> {
+    match value.value {
+        Value::Bool(b) => Ok(b),
+        _ => Err(type_error(key, value, "bool")),
+    }
+}
+
+fn string(key: &str, value: &Located) -> Result<String, ConfError> {
+    match &value.value {
+        Value::String(s) => Ok(s.clone()),
+        _ => Err(type_error(key, value, "string")),
+    }
+}
+
+/// A duration as nats-server reads one: a Go duration string, or a number of seconds.
+fn duration(key: &str, value: &Located) -> Result<Duration, ConfError> {
+    match &value.value {
+        Value::Int(n) if *n >= 0 => Ok(Duration::from_secs(*n as u64)),
+        Value::Float(f) if *f >= 0.0 => Ok(Duration::from_secs_f64(*f)),
+        Value::String(s) => duration::parse(s).ok_or_else(|| ConfError {
+            at: value.at.clone(),
+            message: format!("error parsing {key}: time: invalid duration {s:?}"),
+        }),
+        _ => Err(type_error(key, value, "duration")),
+    }
+}
+
+/// `host:port`, `:port` or `host`, as `listen` takes it.
+fn host_port(value: &Located) -> Result<(Option<String>, Option<i32>), ConfError> {
+    let text = match &value.value {
+        Value::String(s) => s.clone(),
+        Value::Int(n) => return Ok((None, Some(*n as i32))),
+        _ => return Err(type_error("listen", value, "string")),
+    };
+    let bad = || ConfError {
+        at: value.at.clone(),
+        message: format!("could not parse address string {text:?}"),
+    };
+    let (host, port) = match text.rsplit_once(':') {
+        Some((host, port)) => (host.trim_start_matches('[').trim_end_matches(']'), port),
+        None => return Ok((Some(text.clone()), None)),
+    };
+    let port: i32 = port.parse().map_err(|_| bad())?;
+    let host = (!host.is_empty()).then(|| host.to_string());
+    Ok((host, Some(port)))
+}
+
+fn port_number(at: &Location, port: i64) -> Result<u16, ConfError> {
+    match port {
+        -1 => Ok(0),
+        0 => Ok(4222),
+        p => u16::try_from(p).map_err(|_| ConfError {
+            at: at.clone(),
+            message: format!("invalid port {p}"),
+        }),
+    }
+}
+
+fn apply_key(
+    lower: &str,
+    key: &str,
+    key_at: &Location,
+    value: &Located,
+    config: &mut Config,
+    applied: &mut Applied,
+    map: &Map,
+) -> Result<(), ConfError> {
+    match lower {
+        "listen" => {
+            let (host, port) = host_port(value)?;
+            if let Some(host) = host {
+                config.host = host;
+            }
+            if let Some(port) = port {
+                config.port = port_number(&value.at, i64::from(port))?;
+            }
+        }
+        "host" | "net" => config.host = string(key, value)?,
+        "port" => config.port = port_number(&value.at, int(key, value)?)?,
+        "server_name" => {
+            let name = string(key, value)?;
+            if name.contains(' ') {
+                return Err(ConfError {
+                    at: value.at.clone(),
+                    message: "server name cannot contain spaces".to_string(),
+                });
+            }
+            config.server_name = Some(name);
+        }
+        "debug" => config.debug = boolean(key, value)?,
+        "trace" => config.trace = boolean(key, value)?,
+        "logtime" => config.logtime = boolean(key, value)?,
+        "logfile" | "log_file" => config.log_file = Some(string(key, value)?),
+        "pidfile" | "pid_file" => config.pid_file = Some(string(key, value)?),
+        "ports_file_dir" => config.ports_file_dir = Some(string(key, value)?),
+        "max_control_line" => config.max_control_line = size(key, value)?,
+        "max_payload" => config.max_payload = size(key, value)?,
+        "max_pending" => config.max_pending = size(key, value)?,
+        "max_connections" | "max_conn" => config.max_connections = size(key, value)?,
+        "max_subscriptions" | "max_subs" => config.max_subscriptions = size(key, value)?,
+        "ping_interval" => config.ping_interval = duration(key, value)?,
+        "ping_max" => {
+            config.ping_max = u32::try_from(int(key, value)?).map_err(|_| ConfError {
+                at: value.at.clone(),
+                message: "ping_max must be positive".to_string(),
+            })?
+        }
+        "write_deadline" => config.write_deadline = duration(key, value)?,
+        "lame_duck_duration" => config.lame_duck_duration = duration(key, value)?,
+        "lame_duck_grace_period" => config.lame_duck_grace_period = duration(key, value)?,
+        "no_fast_producer_stall" => config.no_fast_producer_stall = boolean(key, value)?,
+        "runtime" => {
+            let runtime = string(key, value)?;
+            if runtime != "tokio" && runtime != "mio" {
+                return Err(ConfError {
+                    at: value.at.clone(),
+                    message: format!("unknown runtime {runtime:?}: use \"tokio\" or \"mio\""),
+                });
+            }
+            config.runtime = Some(runtime);
+        }
+        _ if NOT_YET_IMPLEMENTED.contains(&lower) => applied.not_implemented.push((key.to_string(), key_at.clone())),
+        _ if map.used_as_variables.iter().any(|v| v == key) => {}
+        _ => {
+            return Err(ConfError {
+                at: key_at.clone(),
+                message: format!("unknown field {key:?}"),
+            })
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::format::{parse, Sources};
+    use super::*;
+
+    struct NoSources;
+    impl Sources for NoSources {
+        fn read(&self, _: &str) -> Result<String, String> {
+            Err("no files".into())
+        }
+        fn env(&self, _: &str) -> Option<String> {
+            None
+        }
+    }
+
+    fn load(text: &str) -> Result<(Config, Applied), Vec<ConfError>> {
+        let map = parse("t.conf", text, &NoSources).map_err(|e| vec![e])?;
+        let mut config = Config::default();
+        let applied = apply(&map, &mut config)?;
+        Ok((config, applied))
+    }
+
+    #[test]
+    fn keys_and_aliases() {
+        let (config, applied) = load(
+            "listen: 127.0.0.1:4333\nserver_name: n1\nmax_payload: 2MB\nmax_conn: 10\nmax_subs: 5\n\
+             ping_interval: \"30s\"\nping_max: 3\nwrite_deadline: 5\nlame_duck_duration: \"1m\"\n\
+             debug: true\nlog_file: /tmp/x.log\nhttp_port: 8222\n",
+        )
+        .unwrap();
+        assert_eq!(config.host, "127.0.0.1");
+        assert_eq!(config.port, 4333);
+        assert_eq!(config.server_name.as_deref(), Some("n1"));
+        assert_eq!(config.max_payload, 2 << 20);
+        assert_eq!(config.max_connections, 10);
+        assert_eq!(config.max_subscriptions, 5);
+        assert_eq!(config.ping_interval, Duration::from_secs(30));
+        assert_eq!(config.ping_max, 3);
+        assert_eq!(config.write_deadline, Duration::from_secs(5));
+        assert_eq!(config.lame_duck_duration, Duration::from_secs(60));
+        assert!(config.debug);
+        assert_eq!(config.log_file.as_deref(), Some("/tmp/x.log"));
+        assert_eq!(applied.not_implemented.len(), 1);
+        assert_eq!(applied.not_implemented[0].0, "http_port");
+    }
+
+    #[test]
+    fn port_minus_one_picks_a_free_port() {
+        let (config, _) = load("port: -1\n").unwrap();
+        assert_eq!(config.port, 0);
+    }
+
+    #[test]
+    fn errors_carry_locations() {
+        let errors = load("port: 4222\nbogus: 1\nmax_payload: true\n").unwrap_err();
+        let texts: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            texts,
+            [
+                "t.conf:2:1: unknown field \"bogus\"",
+                "t.conf:3:14: interface conversion: max_payload is bool, not int64"
+            ]
+        );
+        let errors = load("ping_interval: \"soon\"\n").unwrap_err();
+        assert_eq!(
+            errors[0].to_string(),
+            "t.conf:1:16: error parsing ping_interval: time: invalid duration \"soon\""
+        );
+        let errors = load("max_payload: 10MB\nmax_pending: 1MB\n").unwrap_err();
+        assert!(errors[0].message.contains("cannot be higher than max_pending"));
+    }
+
+    #[test]
+    fn keys_used_as_variables_are_not_unknown() {
+        let (config, _) = load("big: 4MB\nmax_payload: $big\n").unwrap();
+        assert_eq!(config.max_payload, 4 << 20);
+    }
+}
