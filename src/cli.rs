@@ -14,43 +14,38 @@ pub enum Command {
     Version,
 }
 
-/// Settings taken from flags.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Settings taken from flags. `None` means the flag was not given, so the configuration file (or
+/// the default) decides: flags override the file, as in nats-server.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Options {
+    /// `-c`: the configuration file.
+    pub config_file: Option<String>,
+    /// `-t`: check the configuration and exit.
+    pub check_config: bool,
+    /// `--signal`: send a signal to a running server instead of starting one.
+    pub signal: Option<String>,
     /// Host to bind the client listener to.
-    pub host: String,
+    pub host: Option<String>,
     /// Client port; `-1` picks a free one, `0` means the default.
-    pub port: i32,
+    pub port: Option<i32>,
     /// Server name.
     pub server_name: Option<String>,
     /// Debug logging.
-    pub debug: bool,
+    pub debug: Option<bool>,
     /// Protocol tracing.
-    pub trace: bool,
+    pub trace: Option<bool>,
     /// Timestamps on log lines.
-    pub logtime: bool,
+    pub logtime: Option<bool>,
     /// Log file instead of stderr.
     pub log_file: Option<String>,
     /// File to write the process id to.
     pub pid_file: Option<String>,
+    /// Directory for the ports file.
+    pub ports_file_dir: Option<String>,
     /// Which runtime drives the core.
-    pub runtime: String,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            host: "0.0.0.0".to_string(),
-            port: 4222,
-            server_name: None,
-            debug: false,
-            trace: false,
-            logtime: true,
-            log_file: None,
-            pid_file: None,
-            runtime: "tokio".to_string(),
-        }
-    }
+    pub runtime: Option<String>,
+    /// Flags nats-server has that Natrix accepts but does not implement yet.
+    pub not_implemented: Vec<String>,
 }
 
 /// A command line that cannot be run; the texts are Go `flag`'s.
@@ -94,9 +89,17 @@ enum Flag {
     Logtime,
     Log,
     Pid,
+    PortsFileDir,
+    Config,
+    Check,
+    Signal,
     Help,
     Version,
     Runtime,
+    /// A nats-server flag with a value that Natrix does not implement yet.
+    LaterValue,
+    /// A nats-server boolean flag that Natrix does not implement yet.
+    LaterBool,
 }
 
 impl Flag {
@@ -111,9 +114,19 @@ impl Flag {
             "T" | "logtime" => Flag::Logtime,
             "l" | "log" => Flag::Log,
             "P" | "pid" => Flag::Pid,
+            "ports_file_dir" => Flag::PortsFileDir,
+            "c" | "config" => Flag::Config,
+            "t" => Flag::Check,
+            "sl" | "signal" => Flag::Signal,
             "h" | "help" => Flag::Help,
             "v" | "version" => Flag::Version,
             "runtime" => Flag::Runtime,
+            "m" | "http_port" | "ms" | "https_port" | "client_advertise" | "user" | "pass" | "auth" | "routes"
+            | "cluster" | "cluster_listen" | "cluster_name" | "cluster_advertise" | "connect_retries" | "sd"
+            | "store_dir" | "max_traced_msg_len" | "tlscert" | "tlskey" | "tlscacert" | "log_size_limit"
+            | "log_max_num" | "profile" | "ldm_grace" => Flag::LaterValue,
+            "js" | "jetstream" | "tls" | "tlsverify" | "s" | "syslog" | "r" | "remote_syslog" | "no_advertise"
+            | "logtime_utc" => Flag::LaterBool,
             _ => return None,
         })
     }
@@ -121,7 +134,14 @@ impl Flag {
     fn is_bool(self) -> bool {
         matches!(
             self,
-            Flag::Debug | Flag::Trace | Flag::DebugTrace | Flag::Logtime | Flag::Help | Flag::Version
+            Flag::Debug
+                | Flag::Trace
+                | Flag::DebugTrace
+                | Flag::Logtime
+                | Flag::Check
+                | Flag::Help
+                | Flag::Version
+                | Flag::LaterBool
         )
     }
 }
@@ -169,16 +189,17 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, CliErro
                 None => true,
             };
             match flag {
-                Flag::Debug => opts.debug = on,
-                Flag::Trace => opts.trace = on,
+                Flag::Debug => opts.debug = Some(on),
+                Flag::Trace => opts.trace = Some(on),
                 Flag::DebugTrace => {
-                    opts.debug = on;
-                    opts.trace = on;
+                    opts.debug = Some(on);
+                    opts.trace = Some(on);
                 }
-                Flag::Logtime => opts.logtime = on,
+                Flag::Logtime => opts.logtime = Some(on),
+                Flag::Check => opts.check_config = on,
                 Flag::Help => help = on,
                 Flag::Version => version = on,
-                _ => {}
+                _ => opts.not_implemented.push(format!("-{name}")),
             }
             continue;
         }
@@ -187,18 +208,21 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, CliErro
             None => args.next().ok_or_else(|| CliError::MissingValue(name.to_string()))?,
         };
         match flag {
-            Flag::Addr => opts.host = value,
+            Flag::Addr => opts.host = Some(value),
             Flag::Port => {
-                opts.port = value.parse().map_err(|_| CliError::BadValue {
+                opts.port = Some(value.parse().map_err(|_| CliError::BadValue {
                     flag: name.to_string(),
                     value: value.clone(),
-                })?
+                })?)
             }
             Flag::Name => opts.server_name = Some(value),
             Flag::Log => opts.log_file = Some(value),
             Flag::Pid => opts.pid_file = Some(value),
-            Flag::Runtime => opts.runtime = value,
-            _ => {}
+            Flag::PortsFileDir => opts.ports_file_dir = Some(value),
+            Flag::Config => opts.config_file = Some(value),
+            Flag::Signal => opts.signal = Some(value),
+            Flag::Runtime => opts.runtime = Some(value),
+            _ => opts.not_implemented.push(format!("-{name}")),
         }
     }
     if let Some(cmd) = positional.first() {
@@ -222,11 +246,16 @@ pub const USAGE: &str = "
 Usage: natrix [options]
 
 Server Options:
+    -c, --config <file>              Configuration file
+    -t                               Test configuration and exit
+    -sl,--signal <signal>[=<pid>]    Send signal to natrix process (ldm, stop, quit, term, reopen, reload)
+                                     <pid> can be either a PID (e.g. 1) or the path to a PID file (e.g. /var/run/natrix.pid)
     -a, --addr, --net <host>         Bind to host address (default: 0.0.0.0)
     -p, --port <port>                Use port for clients (default: 4222)
     -n, --name
         --server_name <server_name>  Server name (default: auto)
     -P, --pid <file>                 File to store PID
+        --ports_file_dir <dir>       Creates a ports file in the specified directory (<executable_name>_<pid>.ports).
         --runtime <tokio|mio>        Event loop that drives the server (default: tokio)
 
 Logging Options:
@@ -265,14 +294,23 @@ mod tests {
         .unwrap() else {
             panic!("not run")
         };
-        assert_eq!(opts.host, "127.0.0.1");
-        assert_eq!(opts.port, -1);
+        assert_eq!(opts.host.as_deref(), Some("127.0.0.1"));
+        assert_eq!(opts.port, Some(-1));
         assert_eq!(opts.server_name.as_deref(), Some("x"));
-        assert!(opts.debug && opts.trace && !opts.logtime);
+        assert_eq!(
+            (opts.debug, opts.trace, opts.logtime),
+            (Some(true), Some(true), Some(false))
+        );
         assert_eq!(opts.pid_file.as_deref(), Some("f"));
         assert_eq!(run(&["-v"]).unwrap(), Command::Version);
         assert_eq!(run(&["--help"]).unwrap(), Command::Help);
         assert_eq!(run(&["version"]).unwrap(), Command::Version);
+        let Command::Run(opts) = run(&["-c", "a.conf", "-t", "-m", "8222", "-js"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(opts.config_file.as_deref(), Some("a.conf"));
+        assert!(opts.check_config);
+        assert_eq!(opts.not_implemented, ["-m", "-js"]);
     }
 
     #[test]

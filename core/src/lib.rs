@@ -34,6 +34,7 @@ mod client;
 pub mod config;
 pub mod conn;
 mod deliver;
+mod operator;
 pub mod outbound;
 pub mod proto;
 pub mod read_size;

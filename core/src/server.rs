@@ -44,8 +44,15 @@ pub enum Input {
         /// Why.
         reason: CloseReason,
     },
-    /// Stop: close every connection after flushing what is queued for it.
+    /// Stop: close every connection after flushing what is queued for it, then
+    /// [`Output::Exit`].
     Shutdown,
+    /// Apply a reloaded configuration: what nats-server changes live is applied; a change that
+    /// needs a restart refuses the whole reload, as nats-server does.
+    Reload(Box<Config>),
+    /// Enter lame duck mode: stop accepting, tell clients (INFO `ldm: true`), close them spread
+    /// over `lame_duck_duration` after `lame_duck_grace_period`, then [`Output::Exit`].
+    LameDuck,
 }
 
 /// Log severity, as nats-server labels its lines.
@@ -99,6 +106,11 @@ pub enum Output {
     PauseReading(ConnId),
     /// Read from the connection again.
     ResumeReading(ConnId),
+    /// Stop accepting connections (shutdown or lame duck mode).
+    StopAccepting,
+    /// Every connection is closed: the runtime finishes writing what `Close` handed it, then
+    /// returns.
+    Exit,
     /// A line for the server log.
     Log {
         /// Severity.
@@ -133,7 +145,15 @@ pub(crate) enum TimerKind {
     Ping,
     WriteCheck,
     StallEnd,
+    /// A server-wide timer: the connection id in its entry is [`SERVER_TIMER`].
+    LameDuck,
 }
+
+/// The connection id carried by server-wide timer entries.
+pub(crate) const SERVER_TIMER: ConnId = ConnId {
+    index: u32::MAX,
+    generation: 0,
+};
 
 /// The broker core. See the crate docs for how to drive it.
 pub struct Server {
@@ -148,7 +168,13 @@ pub struct Server {
     pub(crate) timers: BinaryHeap<Reverse<(Instant, TimerKind, ConnId)>>,
     next_cid: u64,
     pub(crate) now: Instant,
-    shutting_down: bool,
+    pub(crate) shutting_down: bool,
+    /// Lame duck mode: when the next batch of clients is closed.
+    pub(crate) lame_duck_at: Option<Instant>,
+    /// Lame duck mode: clients closed per batch.
+    pub(crate) lame_duck_batch: usize,
+    /// Lame duck mode: time between batches.
+    pub(crate) lame_duck_interval: std::time::Duration,
     pub(crate) stats: Stats,
     /// Set while handling a read when a delivery found its subscriber far behind.
     pub(crate) stall_requested: bool,
@@ -171,6 +197,9 @@ impl Server {
             next_cid: 1,
             now: Instant::ZERO,
             shutting_down: false,
+            lame_duck_at: None,
+            lame_duck_batch: 1,
+            lame_duck_interval: std::time::Duration::ZERO,
             stats: Stats::default(),
             stall_requested: false,
         }
@@ -256,7 +285,7 @@ impl Server {
             conn.out.push_slice(&info);
         }
         self.signal_write(id);
-        if self.shutting_down {
+        if self.shutting_down || self.lame_duck_at.is_some() {
             self.close(id, CloseReason::ServerShutdown, true);
         } else if self.conns.len() > self.config.max_connections {
             self.send_err(id, crate::proto::error::ERR_MAX_CONNECTIONS);
@@ -278,14 +307,23 @@ impl Server {
                 }
             }
             Input::Closed { conn, reason } => self.close(conn, reason, false),
-            Input::Shutdown => {
-                self.shutting_down = true;
-                let ids: Vec<ConnId> = self.conns.iter().map(|(_, c)| c.id).collect();
-                for id in ids {
-                    self.close(id, CloseReason::ServerShutdown, true);
-                }
-            }
+            Input::Shutdown => self.shutdown(),
+            Input::Reload(config) => self.reload(*config),
+            Input::LameDuck => self.enter_lame_duck(),
         }
+    }
+
+    /// Closes every connection and asks the runtime to finish.
+    pub(crate) fn shutdown(&mut self) {
+        if !self.shutting_down {
+            self.shutting_down = true;
+            self.outputs.push_back(Output::StopAccepting);
+        }
+        let ids: Vec<ConnId> = self.conns.iter().map(|(_, c)| c.id).collect();
+        for id in ids {
+            self.close(id, CloseReason::ServerShutdown, true);
+        }
+        self.outputs.push_back(Output::Exit);
     }
 
     /// The next thing the runtime must do, until `None`. Drain this after every input.
@@ -306,6 +344,12 @@ impl Server {
                 break;
             }
             self.timers.pop();
+            if kind == TimerKind::LameDuck {
+                if self.lame_duck_at == Some(at) {
+                    self.lame_duck_step();
+                }
+                continue;
+            }
             let Some(conn) = self.conn_mut(id) else { continue };
             match kind {
                 TimerKind::Ping if conn.ping_at == at => self.ping_timer(id),
@@ -514,8 +558,8 @@ impl Server {
         self.timers.push(Reverse((at, TimerKind::WriteCheck, id)));
     }
 
-    /// The INFO line for a new client.
-    fn client_info(&self, cid: u64, peer: SocketAddr) -> Vec<u8> {
+    /// The INFO line for a client.
+    pub(crate) fn client_info(&self, cid: u64, peer: SocketAddr) -> Vec<u8> {
         let info = Info {
             server_id: self.server_id.clone(),
             server_name: self.server_name().to_string(),
@@ -528,6 +572,7 @@ impl Server {
             max_payload: self.config.max_payload,
             client_id: cid,
             client_ip: peer.ip().to_string(),
+            ldm: self.lame_duck_at.is_some(),
             ..Info::default()
         };
         let json = serde_json::to_vec(&info).unwrap_or_default();

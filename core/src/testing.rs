@@ -33,6 +33,10 @@ pub struct Harness {
     pub stalled: Vec<ConnId>,
     /// Log lines emitted.
     pub logs: Vec<String>,
+    /// The server asked to stop accepting connections.
+    pub stopped_accepting: bool,
+    /// The server asked the runtime to finish.
+    pub exited: bool,
 }
 
 impl Harness {
@@ -44,6 +48,8 @@ impl Harness {
             peers: BTreeMap::new(),
             stalled: Vec::new(),
             logs: Vec::new(),
+            stopped_accepting: false,
+            exited: false,
         }
     }
 
@@ -62,6 +68,12 @@ impl Harness {
         self.send(id, format!("CONNECT {connect}\r\n").as_bytes());
         self.read(id);
         id
+    }
+
+    /// Feeds any input.
+    pub fn input(&mut self, input: Input) {
+        self.server.handle(self.now, input);
+        self.drain();
     }
 
     /// Feeds bytes from a client.
@@ -139,6 +151,8 @@ impl Harness {
                     }
                     peer.closed = Some(reason);
                 }
+                Output::StopAccepting => self.stopped_accepting = true,
+                Output::Exit => self.exited = true,
                 Output::PauseReading(conn) => self.peers.entry(conn).or_default().paused = true,
                 Output::ResumeReading(conn) => self.peers.entry(conn).or_default().paused = false,
                 Output::Log { level, message } => self.logs.push(format!("{} {message}", level.tag())),

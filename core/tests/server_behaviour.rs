@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use natrix_core::testing::Harness;
-use natrix_core::{CloseReason, Config};
+use natrix_core::{CloseReason, Config, Input};
 
 const QUIET: &str = r#"{"verbose":false,"pedantic":false,"headers":true,"protocol":1}"#;
 
@@ -421,13 +421,10 @@ fn closing_a_connection_removes_its_subscriptions() {
     let c = h.client(QUIET);
     h.send(c, b"SUB a 1\r\nSUB b q 2\r\n");
     assert_eq!(h.server.subscription_count(), 2);
-    h.server.handle(
-        h.now,
-        natrix_core::Input::Closed {
-            conn: c,
-            reason: CloseReason::ClientClosed,
-        },
-    );
+    h.input(Input::Closed {
+        conn: c,
+        reason: CloseReason::ClientClosed,
+    });
     assert_eq!(h.server.subscription_count(), 0);
     assert_eq!(h.server.connection_count(), 0);
     // A late input for the closed connection is ignored, even after its slot is reused.
@@ -442,10 +439,81 @@ fn shutdown_flushes_and_closes_everyone() {
     let mut h = harness();
     let a = h.client(QUIET);
     let b = h.client(QUIET);
-    h.server.handle(h.now, natrix_core::Input::Shutdown);
-    while h.server.poll_output().is_some() {}
+    h.send(a, b"SUB x 1\r\n");
+    h.send(b, b"PUB x 2\r\nhi\r\n");
+    h.stalled.push(a);
+    h.send(b, b"PUB x 2\r\nho\r\n");
+    h.input(Input::Shutdown);
     assert_eq!(h.server.connection_count(), 0);
-    let _ = (a, b);
+    assert!(h.stopped_accepting && h.exited);
+    assert_eq!(h.closed(a), Some(CloseReason::ServerShutdown));
+    assert_eq!(
+        h.read_text(a),
+        "MSG x 1 2\r\nhi\r\nMSG x 1 2\r\nho\r\n",
+        "queued bytes are flushed"
+    );
+}
+
+#[test]
+fn reload_applies_limits_live_and_tells_clients() {
+    let mut h = harness();
+    let c = h.client(QUIET);
+    let next = Config {
+        max_payload: 2048,
+        ..h.server.config().clone()
+    };
+    h.input(Input::Reload(Box::new(next)));
+    let info = h.read_text(c);
+    assert!(
+        info.starts_with("INFO ") && info.contains("\"max_payload\":2048"),
+        "{info}"
+    );
+    h.send(c, b"PUB x 2049\r\n");
+    assert_eq!(h.read_text(c), "-ERR 'Maximum Payload Violation'\r\n");
+    assert!(h.logs.iter().any(|l| l.contains("Reloaded server configuration")));
+}
+
+#[test]
+fn reload_refuses_what_needs_a_restart() {
+    let mut h = harness();
+    let next = Config {
+        host: "127.0.0.2".into(),
+        max_payload: 2048,
+        ..h.server.config().clone()
+    };
+    h.input(Input::Reload(Box::new(next)));
+    assert_eq!(h.server.config().max_payload, 1024 * 1024, "nothing applied");
+    assert!(h
+        .logs
+        .iter()
+        .any(|l| l.contains("config reload not supported for Host: old=0.0.0.0, new=127.0.0.2")));
+}
+
+#[test]
+fn lame_duck_mode_tells_clients_and_closes_them_over_the_duration() {
+    let config = Config {
+        lame_duck_grace_period: Duration::from_secs(1),
+        lame_duck_duration: Duration::from_secs(5),
+        ..Config::default()
+    };
+    let mut h = Harness::new(config);
+    let clients: Vec<_> = (0..4).map(|_| h.client(QUIET)).collect();
+    h.input(Input::LameDuck);
+    assert!(h.stopped_accepting);
+    for c in &clients {
+        let info = h.read_text(*c);
+        assert!(info.contains("\"ldm\":true"), "{info}");
+    }
+    h.advance(Duration::from_millis(900));
+    assert_eq!(h.server.connection_count(), 4, "nobody closed during the grace period");
+    h.advance(Duration::from_millis(200));
+    assert_eq!(h.server.connection_count(), 3, "then one at a time");
+    h.advance(Duration::from_secs(4));
+    assert_eq!(h.server.connection_count(), 0);
+    assert!(h.exited);
+    // A client arriving meanwhile is turned away.
+    let late = h.connect();
+    assert_eq!(h.closed(late), Some(CloseReason::ServerShutdown));
 }
 
 #[test]

@@ -21,8 +21,7 @@
 mod conn;
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -46,18 +45,20 @@ const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
 
-/// Asks a running event loop to stop, from any thread.
+/// Hands operator inputs (`Shutdown`, `Reload`, `LameDuck`) to a running event loop from any
+/// thread.
 #[derive(Clone)]
-pub struct Stopper {
+pub struct Controller {
     waker: Arc<Waker>,
-    stop: Arc<AtomicBool>,
+    commands: mpsc::Sender<Input>,
 }
 
-impl Stopper {
-    /// Requests shutdown: the loop flushes and closes every connection, then returns.
-    pub fn stop(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = self.waker.wake();
+impl Controller {
+    /// Queues `input` for the core and wakes the loop.
+    pub fn send(&self, input: Input) {
+        if self.commands.send(input).is_ok() {
+            let _ = self.waker.wake();
+        }
     }
 }
 
@@ -77,7 +78,12 @@ pub struct EventLoop {
     dirty: Vec<ConnId>,
     accepting: bool,
     accept_again_at: Option<std::time::Instant>,
-    stop: Arc<AtomicBool>,
+    /// The core asked to stop accepting for good (shutdown, lame duck mode).
+    listening: bool,
+    /// The core asked the loop to finish.
+    exit: bool,
+    commands: mpsc::Receiver<Input>,
+    command_sender: mpsc::Sender<Input>,
     waker: Arc<Waker>,
     chunks: Vec<Bytes>,
 }
@@ -90,6 +96,7 @@ impl EventLoop {
         let poll = Poll::new()?;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (command_sender, commands) = mpsc::channel();
         Ok(EventLoop {
             poll,
             listener,
@@ -102,17 +109,20 @@ impl EventLoop {
             dirty: Vec::new(),
             accepting: true,
             accept_again_at: None,
-            stop: Arc::new(AtomicBool::new(false)),
+            listening: true,
+            exit: false,
+            commands,
+            command_sender,
             waker,
             chunks: Vec::new(),
         })
     }
 
-    /// A handle that stops the loop from another thread.
-    pub fn stopper(&self) -> Stopper {
-        Stopper {
+    /// A handle that feeds operator inputs to the loop from another thread.
+    pub fn controller(&self) -> Controller {
+        Controller {
             waker: Arc::clone(&self.waker),
-            stop: Arc::clone(&self.stop),
+            commands: self.command_sender.clone(),
         }
     }
 
@@ -120,10 +130,11 @@ impl EventLoop {
         Instant::from_nanos(self.origin.elapsed().as_nanos() as u64)
     }
 
-    /// Runs until [`Stopper::stop`] is called, then flushes and closes every connection.
+    /// Runs until the core says to exit (after `Input::Shutdown` through a [`Controller`], or at
+    /// the end of lame duck mode), then finishes writing what closing connections still hold.
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
-        while !self.stop.load(Ordering::SeqCst) {
+        while !self.exit {
             let timeout = self.poll_timeout();
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -134,7 +145,7 @@ impl EventLoop {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(),
-                    WAKER => {}
+                    WAKER => self.take_commands(),
                     Token(key) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             self.readable.push(key);
@@ -149,8 +160,25 @@ impl EventLoop {
             self.run_timers();
             self.flush_dirty();
         }
-        self.shutdown();
+        self.finish();
         Ok(())
+    }
+
+    fn take_commands(&mut self) {
+        while let Ok(input) = self.commands.try_recv() {
+            let now = self.now();
+            self.server.handle(now, input);
+            self.drain();
+        }
+    }
+
+    fn stop_listening(&mut self) {
+        if self.listening {
+            self.listening = false;
+            self.accepting = false;
+            self.accept_again_at = None;
+            let _ = self.poll.registry().deregister(&mut self.listener);
+        }
     }
 
     /// How long `poll` may wait: until the next core timer or accept retry, or not at all when a
@@ -189,7 +217,7 @@ impl EventLoop {
     }
 
     fn accept(&mut self) {
-        while self.accepting {
+        while self.accepting && self.listening {
             if self.conns.len() >= self.server.config().max_connections.saturating_add(ACCEPT_SLACK) {
                 // Resumed when a connection closes.
                 self.accepting = false;
@@ -377,7 +405,7 @@ impl EventLoop {
                 }
             }
         }
-        if !self.accepting && self.accept_again_at.is_none() {
+        if !self.accepting && self.listening && self.accept_again_at.is_none() {
             self.accepting = true;
             self.accept();
         }
@@ -402,6 +430,8 @@ impl EventLoop {
                         }
                     }
                 }
+                Output::StopAccepting => self.stop_listening(),
+                Output::Exit => self.exit = true,
                 Output::Log { level, message } => (self.log)(level, &message),
             }
         }
@@ -423,11 +453,9 @@ impl EventLoop {
         }
     }
 
-    fn shutdown(&mut self) {
-        let now = self.now();
-        self.server.handle(now, Input::Shutdown);
-        self.drain();
-        let _ = self.poll.registry().deregister(&mut self.listener);
+    /// Gives closing connections a little time to take their last bytes.
+    fn finish(&mut self) {
+        self.stop_listening();
         let deadline = std::time::Instant::now() + SHUTDOWN_FLUSH;
         let mut events = Events::with_capacity(256);
         while !self.conns.is_empty() {
@@ -445,15 +473,15 @@ impl EventLoop {
     }
 }
 
-/// Runs `server` on `listener` on the current thread until the returned [`Stopper`] (handed to
-/// `on_start`) is used.
+/// Runs `server` on `listener` on the current thread until the core exits; `on_start` gets the
+/// [`Controller`] that feeds it operator inputs.
 pub fn serve(
     listener: std::net::TcpListener,
     server: Server,
     log: LogSink,
-    on_start: impl FnOnce(Stopper),
+    on_start: impl FnOnce(Controller),
 ) -> io::Result<()> {
     let event_loop = EventLoop::new(listener, server, log)?;
-    on_start(event_loop.stopper());
+    on_start(event_loop.controller());
     event_loop.run()
 }

@@ -64,6 +64,10 @@ struct Driver {
     /// Connections with bytes to take, collected while a batch of events is handled.
     dirty: Vec<ConnId>,
     closing: Vec<JoinHandle<()>>,
+    /// The core asked to stop accepting.
+    accepting: bool,
+    /// The core asked the runtime to finish.
+    exit: bool,
     log: LogSink,
     events: mpsc::Sender<Event>,
     write_deadline: Duration,
@@ -91,6 +95,8 @@ impl Driver {
                         handle.credits.add_permits(std::mem::take(&mut handle.withheld));
                     }
                 }
+                Output::StopAccepting => self.accepting = false,
+                Output::Exit => self.exit = true,
                 Output::Log { level, message } => (self.log)(level, &message),
             }
         }
@@ -196,17 +202,23 @@ pub async fn serve<L: Listener>(
     listener: L,
     config: Config,
     log: LogSink,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    serve_server(listener, Server::new(config), log, shutdown).await
+    let (control, commands) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = control.send(Input::Shutdown);
+    });
+    serve_server(listener, Server::new(config), log, commands).await
 }
 
-/// Like [`serve`], for a server the caller already built (to log its id first, say).
+/// Runs `server` on `listener`, feeding it the operator inputs (`Shutdown`, `Reload`,
+/// `LameDuck`) that arrive on `commands`, until the core says to exit.
 pub async fn serve_server<L: Listener>(
-    mut listener: L,
+    listener: L,
     server: Server,
     log: LogSink,
-    shutdown: impl Future<Output = ()>,
+    mut commands: mpsc::UnboundedReceiver<Input>,
 ) -> io::Result<()> {
     let (events, mut event_rx) = mpsc::channel(EVENT_QUEUE);
     let write_deadline = server.config().write_deadline;
@@ -216,17 +228,29 @@ pub async fn serve_server<L: Listener>(
         conns: Vec::new(),
         dirty: Vec::new(),
         closing: Vec::new(),
+        accepting: true,
+        exit: false,
         log,
         events,
         write_deadline,
     };
-    tokio::pin!(shutdown);
-    loop {
+    let mut listener = Some(listener);
+    while !driver.exit {
+        if !driver.accepting {
+            // Closing the listening socket makes new clients go elsewhere at once.
+            listener = None;
+        }
         let timeout = driver.server.poll_timeout();
         let sleep_until = timeout.map(|at| driver.origin + Duration::from_nanos(at.as_nanos()));
         tokio::select! {
             biased;
-            _ = &mut shutdown => break,
+            command = commands.recv() => {
+                // A dropped control handle means nobody can stop us any more: stop now.
+                let input = command.unwrap_or(Input::Shutdown);
+                let now = driver.now();
+                driver.server.handle(now, input);
+                driver.drain();
+            }
             Some(event) = event_rx.recv() => {
                 driver.handle(event);
                 for _ in 1..EVENT_BATCH {
@@ -236,7 +260,7 @@ pub async fn serve_server<L: Listener>(
                     }
                 }
             }
-            accepted = listener.accept() => match accepted {
+            accepted = accept(listener.as_mut()) => match accepted {
                 Ok((stream, peer)) => driver.accept(stream, peer),
                 Err(e) => {
                     (driver.log)(Level::Error, &format!("Temporary Client Accept Error ({e}), sleeping 10ms"));
@@ -251,10 +275,6 @@ pub async fn serve_server<L: Listener>(
         }
         driver.flush_dirty();
     }
-    let now = driver.now();
-    driver.server.handle(now, Input::Shutdown);
-    driver.drain();
-    driver.flush_dirty();
     let closing = std::mem::take(&mut driver.closing);
     let _ = tokio::time::timeout(SHUTDOWN_FLUSH, async {
         for task in closing {
@@ -263,6 +283,13 @@ pub async fn serve_server<L: Listener>(
     })
     .await;
     Ok(())
+}
+
+async fn accept<L: Listener>(listener: Option<&mut L>) -> io::Result<(L::Stream, std::net::SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_opt(until: Option<tokio::time::Instant>) {

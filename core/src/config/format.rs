@@ -25,8 +25,15 @@ pub struct Location {
 }
 
 impl fmt::Display for Location {
+    /// `file:line:column` as nats-server prints it: its columns are 0-based on the first line of
+    /// a file and 1-based after it, and so are these.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+        let column = if self.line == 1 {
+            self.column.saturating_sub(1)
+        } else {
+            self.column
+        };
+        write!(f, "{}:{}:{}", self.file, self.line, column)
     }
 }
 
@@ -55,8 +62,8 @@ impl Value {
             Value::Int(_) => "int64",
             Value::Float(_) => "float64",
             Value::String(_) => "string",
-            Value::Array(_) => "array",
-            Value::Map(_) => "map",
+            Value::Array(_) => "[]interface {}",
+            Value::Map(_) => "map[string]interface {}",
         }
     }
 }
@@ -87,14 +94,24 @@ impl Map {
 }
 
 /// A configuration that cannot be read, and where.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{at}: {message}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfError {
-    /// Where the problem is.
-    pub at: Location,
+    /// Where the problem is, for errors nats-server locates (syntax errors say only the line).
+    pub at: Option<Location>,
     /// What it is.
     pub message: String,
 }
+
+impl fmt::Display for ConfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.at {
+            Some(at) => write!(f, "{at}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfError {}
 
 /// What the parser may read besides the text it is given.
 pub trait Sources {
@@ -162,9 +179,18 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// A syntax error, reported as nats-server's lexer does: by line only.
     fn error<T>(&self, at: Location, message: impl Into<String>) -> Result<T, ConfError> {
         Err(ConfError {
-            at,
+            at: None,
+            message: format!("Parse error on line {}: '{}'", at.line, message.into()),
+        })
+    }
+
+    /// An error nats-server reports without a location.
+    fn plain_error<T>(&self, message: impl Into<String>) -> Result<T, ConfError> {
+        Err(ConfError {
+            at: None,
             message: message.into(),
         })
     }
@@ -234,7 +260,7 @@ impl<'a> Parser<'a> {
             match self.peek() {
                 None => {
                     return match close {
-                        Some(open) => self.error(open, "unterminated block: missing '}'"),
+                        Some(_) => self.error(self.here(), "Unexpected EOF processing map."),
                         None => Ok(()),
                     }
                 }
@@ -244,7 +270,7 @@ impl<'a> Parser<'a> {
                             self.bump();
                             Ok(())
                         }
-                        None => self.error(self.here(), "unexpected '}'"),
+                        None => self.error(self.here(), "Unexpected '}'."),
                     }
                 }
                 Some(_) => self.parse_entry(scopes)?,
@@ -274,7 +300,10 @@ impl<'a> Parser<'a> {
                 }
                 if key.is_empty() {
                     let c = self.peek().unwrap_or(' ');
-                    return self.error(at, format!("unexpected character {c:?}, expected a key"));
+                    if c == '=' || c == ':' {
+                        return self.error(at, format!("Unexpected key separator '{c}'"));
+                    }
+                    return self.error(at, format!("Unexpected character '{c}' where a key was expected."));
                 }
                 Ok((key, at, false))
             }
@@ -300,13 +329,34 @@ impl<'a> Parser<'a> {
             .is_none_or(|c| is_newline(c) || c == ',' || c == ';' || c == '}')
             || self.at_comment()
         {
-            return self.error(self.here(), format!("key {key:?} has no value"));
+            return self.error(self.here(), format!("Key '{key}' has no value."));
         }
         let value = self.parse_value(scopes)?;
+        self.expect_value_end(scopes.len() > 1)?;
         if let Some(scope) = scopes.last_mut() {
             scope.entries.push((key, key_at, value));
         }
         Ok(())
+    }
+
+    /// After a value only blanks, then a newline, comment, separator or the end may follow.
+    fn expect_value_end(&mut self, in_map: bool) -> Result<(), ConfError> {
+        self.skip_blanks();
+        match self.peek() {
+            None | Some('\n' | '\r' | ',' | ';') => Ok(()),
+            Some('}') if in_map => Ok(()),
+            Some(_) if self.at_comment() => Ok(()),
+            Some(c) if in_map => self.error(
+                self.here(),
+                format!(
+                    "Expected a map value to end with a ',', ';', new line, comment or '}}', but got '{c}' instead."
+                ),
+            ),
+            Some(c) => self.error(
+                self.here(),
+                format!("Expected a top-level value to end with a new line, comment or EOF, but got '{c}' instead."),
+            ),
+        }
     }
 
     fn include(&mut self, path: &str, at: Location, scopes: &mut Vec<Map>) -> Result<(), ConfError> {
@@ -314,9 +364,10 @@ impl<'a> Parser<'a> {
             return self.error(at, format!("include nesting too deep at {path:?} (a loop?)"));
         }
         let resolved = resolve(&self.file, path);
+        let _ = at;
         let text = match self.sources.read(&resolved) {
             Ok(text) => text,
-            Err(e) => return self.error(at, format!("error parsing include file '{path}', {e}")),
+            Err(e) => return self.plain_error(format!("error parsing include file '{path}', {e}")),
         };
         let mut inner = Parser::new(&resolved, &text, self.sources, self.depth + 1);
         inner.parse_entries(scopes, None)
@@ -339,7 +390,7 @@ impl<'a> Parser<'a> {
             Some('(') => Value::String(self.parse_block_string()?),
             Some('$') => return self.parse_variable(scopes),
             Some(_) => self.parse_bare()?,
-            None => return self.error(at, "unexpected end of file, expected a value"),
+            None => return self.error(at, "Unexpected EOF."),
         };
         Ok(Located { value, at })
     }
@@ -350,13 +401,34 @@ impl<'a> Parser<'a> {
         let mut items = Vec::new();
         loop {
             self.skip_between_entries();
+            let _ = &open;
             match self.peek() {
-                None => return self.error(open, "unterminated array: missing ']'"),
+                None => return self.error(self.here(), "Unexpected EOF processing array."),
                 Some(']') => {
                     self.bump();
                     return Ok(items);
                 }
-                Some(_) => items.push(self.parse_value(scopes)?),
+                Some(_) => {
+                    items.push(self.parse_value(scopes)?);
+                    self.skip_blanks();
+                    match self.peek() {
+                        Some(',') => {
+                            self.bump();
+                            self.skip_blanks();
+                            if self.peek() == Some(',') {
+                                return self.error(self.here(), "Unexpected array value terminator ','.");
+                            }
+                        }
+                        None | Some(']' | '\n' | '\r') => {}
+                        Some(_) if self.at_comment() => {}
+                        Some(c) => {
+                            return self.error(
+                                self.here(),
+                                format!("Expected an array value terminator ',' or an array terminator ']', but got '{c}' instead."),
+                            )
+                        }
+                    }
+                }
             }
         }
     }
@@ -367,11 +439,11 @@ impl<'a> Parser<'a> {
         let mut out = String::new();
         loop {
             let Some(c) = self.bump() else {
-                return self.error(open, "unterminated quoted string");
+                return self.error(self.here(), "Unexpected EOF.");
             };
+            let _ = &open;
             match c {
                 '"' => return Ok(out),
-                '\n' => return self.error(open, "unterminated quoted string"),
                 '\\' => {
                     let at = self.here();
                     match self.bump() {
@@ -383,6 +455,13 @@ impl<'a> Parser<'a> {
                         Some('/') => out.push('/'),
                         Some('b') => out.push('\u{8}'),
                         Some('f') => out.push('\u{c}'),
+                        Some('x') => {
+                            let hex: String = (0..2).filter_map(|_| self.bump()).collect();
+                            match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                                Some(ch) => out.push(ch),
+                                None => return self.error(at, format!("Invalid hex escape '\\x{hex}'.")),
+                            }
+                        }
                         Some('u') => {
                             let hex: String = (0..4).filter_map(|_| self.bump()).collect();
                             match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
@@ -390,8 +469,11 @@ impl<'a> Parser<'a> {
                                 None => return self.error(at, format!("invalid unicode escape '\\u{hex}'")),
                             }
                         }
-                        Some(other) => return self.error(at, format!("invalid escape character '{other}'")),
-                        None => return self.error(open, "unterminated quoted string"),
+                        Some(other) => return self.error(
+                            at,
+                            format!("Invalid escape character '{other}'. Only the following escape characters are allowed: \\xXX, \\t, \\n, \\r, \\\", \\\\."),
+                        ),
+                        None => return self.error(self.here(), "Unexpected EOF."),
                     }
                 }
                 c => out.push(c),
@@ -403,10 +485,11 @@ impl<'a> Parser<'a> {
         let open = self.here();
         self.bump();
         let mut out = String::new();
+        let _ = &open;
         loop {
             match self.bump() {
                 Some('\'') => return Ok(out),
-                Some('\n') | None => return self.error(open, "unterminated quoted string"),
+                None => return self.error(self.here(), "Unexpected EOF."),
                 Some(c) => out.push(c),
             }
         }
@@ -419,7 +502,10 @@ impl<'a> Parser<'a> {
         let mut out = String::new();
         loop {
             match self.bump() {
-                None => return self.error(open, "unterminated block string: missing ')'"),
+                None => {
+                    let _ = &open;
+                    return self.error(self.here(), "Unexpected EOF.");
+                }
                 Some(')') if out.is_empty() || out.ends_with('\n') => return Ok(out.trim().to_string()),
                 Some(c) => out.push(c),
             }
@@ -458,26 +544,23 @@ impl<'a> Parser<'a> {
                 value.at = at;
                 Ok(value)
             }
-            None => self.error(
-                at,
-                format!("variable reference for '{name}' on line {} can not be found", self.line),
-            ),
+            None => self.plain_error(format!(
+                "variable reference for '{name}' on line {} can not be found",
+                at.line
+            )),
         }
     }
 
     fn parse_bare(&mut self) -> Result<Value, ConfError> {
         let mut token = String::new();
         while let Some(c) = self.peek() {
-            // A comment starts a bare value's end only after a blank, so URLs such as
-            // `nats://host:4222` stay whole.
-            let after_blank = token.is_empty() || token.ends_with(is_blank);
-            if is_newline(c) || matches!(c, ',' | ';' | '}' | ']') || (after_blank && self.at_comment()) {
+            // `//` inside a bare value (a URL such as `nats://host:4222`) is not a comment.
+            if is_newline(c) || is_blank(c) || matches!(c, ',' | ';' | '}' | ']' | '#') {
                 break;
             }
             token.push(c);
             self.bump();
         }
-        let token = token.trim_end().to_string();
         Ok(classify(&token))
     }
 }
@@ -577,7 +660,7 @@ mod tests {
     fn separators_comments_and_scalars() {
         let map = parse_ok(
             "# comment\nport: 4222\nhost = 127.0.0.1 // trailing\nname my-server\n\
-             debug: true; trace: off, logtime: YES\nratio: 1.5\nquoted: \"a\\tb\"\nraw: 'c:\\\\d'\n",
+             debug: true; trace: off, logtime: YES\nratio: 1.5\nquoted: \"a\\tb\\x41\"\nraw: 'c:\\\\d'\n",
         );
         assert_eq!(get(&map, "port"), &Value::Int(4222));
         assert_eq!(get(&map, "host"), &Value::String("127.0.0.1".into()));
@@ -586,7 +669,7 @@ mod tests {
         assert_eq!(get(&map, "trace"), &Value::Bool(false));
         assert_eq!(get(&map, "logtime"), &Value::Bool(true));
         assert_eq!(get(&map, "ratio"), &Value::Float(1.5));
-        assert_eq!(get(&map, "quoted"), &Value::String("a\tb".into()));
+        assert_eq!(get(&map, "quoted"), &Value::String("a\tbA".into()));
         assert_eq!(get(&map, "raw"), &Value::String("c:\\\\d".into()));
     }
 
@@ -634,21 +717,28 @@ mod tests {
     }
 
     #[test]
-    fn errors_are_located() {
-        let err = parse("x.conf", "port: 4222\nname: \"open\n", &Fake::default()).unwrap_err();
-        assert_eq!(err.to_string(), "x.conf:2:7: unterminated quoted string");
-        let err = parse("x.conf", "a {\n b: 1\n", &Fake::default()).unwrap_err();
-        assert_eq!((err.at.line, err.at.column), (1, 3));
-        let err = parse("x.conf", "port: $NOPE\n", &Fake::default()).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "x.conf:1:7: variable reference for 'NOPE' on line 1 can not be found"
-        );
-        let err = parse("x.conf", "include missing.conf\n", &Fake::default()).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("x.conf:1:9: error parsing include file 'missing.conf'"),
-            "{err}"
-        );
+    fn syntax_errors_read_as_nats_servers() {
+        // What nats-server 2.9.10 prints for the same files.
+        let cases = [
+            ("server_name: \"abc\n", "Parse error on line 2: 'Unexpected EOF.'"),
+            ("server_name: 'abc\n", "Parse error on line 2: 'Unexpected EOF.'"),
+            ("cluster {\n  port: 1\n", "Parse error on line 3: 'Unexpected EOF processing map.'"),
+            (
+                "server_name: \"a\\qb\"\n",
+                "Parse error on line 1: 'Invalid escape character 'q'. Only the following escape characters are allowed: \\xXX, \\t, \\n, \\r, \\\", \\\\.'",
+            ),
+            (
+                "port: 4222 x\n",
+                "Parse error on line 1: 'Expected a top-level value to end with a new line, comment or EOF, but got 'x' instead.'",
+            ),
+            ("port: 4222\n= 5\n", "Parse error on line 2: 'Unexpected key separator '=''"),
+            ("server_tags: [a,,b]\n", "Parse error on line 1: 'Unexpected array value terminator ','.'"),
+            ("port: $NOPE_X\n", "variable reference for 'NOPE_X' on line 1 can not be found"),
+            ("include ./nope.conf\n", "error parsing include file './nope.conf', open: no such file or directory"),
+        ];
+        for (text, expected) in cases {
+            let err = parse("x.conf", text, &Fake::default()).unwrap_err();
+            assert_eq!(err.to_string(), expected, "{text:?}");
+        }
     }
 }

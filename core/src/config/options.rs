@@ -94,6 +94,8 @@ pub const NOT_YET_IMPLEMENTED: &[&str] = &[
 pub struct Applied {
     /// Keys nats-server knows that Natrix does not implement yet, with where they are.
     pub not_implemented: Vec<(String, Location)>,
+    /// nats-server's configuration warnings (printed; the server still starts).
+    pub warnings: Vec<ConfError>,
 }
 
 /// Applies the top-level keys of `map` to `config`. Every error found is returned, in file order.
@@ -102,18 +104,15 @@ pub fn apply(map: &Map, config: &mut Config) -> Result<Applied, Vec<ConfError>> 
     let mut errors = Vec::new();
     for (key, key_at, value) in &map.entries {
         let lower = key.to_ascii_lowercase();
-        if let Err(e) = apply_key(&lower, key, key_at, value, config, &mut applied, map) {
+        if let Err(mut e) = apply_key(&lower, key, key_at, value, config, &mut applied, map) {
+            // nats-server locates every option error at its key.
+            e.at.get_or_insert_with(|| key_at.clone());
             errors.push(e);
         }
     }
     if config.max_payload > config.max_pending {
-        let at = map
-            .get("max_payload")
-            .or_else(|| map.get("max_pending"))
-            .map(|v| v.at.clone())
-            .unwrap_or_else(|| map.entries.first().map(|(_, at, _)| at.clone()).unwrap_or_else(origin));
         errors.push(ConfError {
-            at,
+            at: None,
             message: format!(
                 "max_payload ({}) cannot be higher than max_pending ({})",
                 config.max_payload, config.max_pending
@@ -127,18 +126,13 @@ pub fn apply(map: &Map, config: &mut Config) -> Result<Applied, Vec<ConfError>> 
     }
 }
 
-fn origin() -> Location {
-    Location {
-        file: "".into(),
-        line: 0,
-        column: 0,
-    }
-}
-
-fn type_error(key: &str, value: &Located, expected: &str) -> ConfError {
+fn type_error(_key: &str, value: &Located, expected: &str) -> ConfError {
     ConfError {
-        at: value.at.clone(),
-        message: format!("interface conversion: {key} is {}, not {expected}", value.value.kind()),
+        at: None,
+        message: format!(
+            "interface conversion: interface {{}} is {}, not {expected}",
+            value.value.kind()
+        ),
     }
 }
 
@@ -152,7 +146,7 @@ fn int(key: &str, value: &Located) -> Result<i64, ConfError> {
 fn size(key: &str, value: &Located) -> Result<usize, ConfError> {
     let n = int(key, value)?;
     usize::try_from(n).map_err(|_| ConfError {
-        at: value.at.clone(),
+        at: None,
         message: format!("{key} must be positive, got {n}"),
     })
 }
@@ -171,16 +165,29 @@ fn string(key: &str, value: &Located) -> Result<String, ConfError> {
     }
 }
 
-/// A duration as nats-server reads one: a Go duration string, or a number of seconds.
-fn duration(key: &str, value: &Located) -> Result<Duration, ConfError> {
+/// A Go duration string (`lame_duck_duration` and `lame_duck_grace_period` take nothing else).
+fn strict_duration(key: &str, value: &Located) -> Result<Duration, ConfError> {
     match &value.value {
-        Value::Int(n) if *n >= 0 => Ok(Duration::from_secs(*n as u64)),
-        Value::Float(f) if *f >= 0.0 => Ok(Duration::from_secs_f64(*f)),
-        Value::String(s) => duration::parse(s).ok_or_else(|| ConfError {
-            at: value.at.clone(),
-            message: format!("error parsing {key}: time: invalid duration {s:?}"),
+        Value::String(s) => duration::parse(s).map_err(|e| ConfError {
+            at: None,
+            message: format!("error parsing {key}: {e}"),
         }),
-        _ => Err(type_error(key, value, "duration")),
+        _ => Err(type_error(key, value, "string")),
+    }
+}
+
+/// A duration as nats-server's `parseDuration` reads one: a Go duration string, or (with a
+/// warning) a number of seconds.
+fn duration(key: &str, key_at: &Location, value: &Located, applied: &mut Applied) -> Result<Duration, ConfError> {
+    match &value.value {
+        Value::Int(n) if *n >= 0 => {
+            applied.warnings.push(ConfError {
+                at: Some(key_at.clone()),
+                message: format!("invalid use of field {key:?}: {key} should be converted to a duration"),
+            });
+            Ok(Duration::from_secs(*n as u64))
+        }
+        _ => strict_duration(key, value),
     }
 }
 
@@ -192,7 +199,7 @@ fn host_port(value: &Located) -> Result<(Option<String>, Option<i32>), ConfError
         _ => return Err(type_error("listen", value, "string")),
     };
     let bad = || ConfError {
-        at: value.at.clone(),
+        at: None,
         message: format!("could not parse address string {text:?}"),
     };
     let (host, port) = match text.rsplit_once(':') {
@@ -209,7 +216,7 @@ fn port_number(at: &Location, port: i64) -> Result<u16, ConfError> {
         -1 => Ok(0),
         0 => Ok(4222),
         p => u16::try_from(p).map_err(|_| ConfError {
-            at: at.clone(),
+            at: None,
             message: format!("invalid port {p}"),
         }),
     }
@@ -240,7 +247,7 @@ fn apply_key(
             let name = string(key, value)?;
             if name.contains(' ') {
                 return Err(ConfError {
-                    at: value.at.clone(),
+                    at: None,
                     message: "server name cannot contain spaces".to_string(),
                 });
             }
@@ -257,22 +264,22 @@ fn apply_key(
         "max_pending" => config.max_pending = size(key, value)?,
         "max_connections" | "max_conn" => config.max_connections = size(key, value)?,
         "max_subscriptions" | "max_subs" => config.max_subscriptions = size(key, value)?,
-        "ping_interval" => config.ping_interval = duration(key, value)?,
+        "ping_interval" => config.ping_interval = duration(key, key_at, value, applied)?,
         "ping_max" => {
             config.ping_max = u32::try_from(int(key, value)?).map_err(|_| ConfError {
-                at: value.at.clone(),
+                at: None,
                 message: "ping_max must be positive".to_string(),
             })?
         }
-        "write_deadline" => config.write_deadline = duration(key, value)?,
-        "lame_duck_duration" => config.lame_duck_duration = duration(key, value)?,
-        "lame_duck_grace_period" => config.lame_duck_grace_period = duration(key, value)?,
+        "write_deadline" => config.write_deadline = duration(key, key_at, value, applied)?,
+        "lame_duck_duration" => config.lame_duck_duration = strict_duration(key, value)?,
+        "lame_duck_grace_period" => config.lame_duck_grace_period = strict_duration(key, value)?,
         "no_fast_producer_stall" => config.no_fast_producer_stall = boolean(key, value)?,
         "runtime" => {
             let runtime = string(key, value)?;
             if runtime != "tokio" && runtime != "mio" {
                 return Err(ConfError {
-                    at: value.at.clone(),
+                    at: None,
                     message: format!("unknown runtime {runtime:?}: use \"tokio\" or \"mio\""),
                 });
             }
@@ -282,7 +289,7 @@ fn apply_key(
         _ if map.used_as_variables.iter().any(|v| v == key) => {}
         _ => {
             return Err(ConfError {
-                at: key_at.clone(),
+                at: Some(key_at.clone()),
                 message: format!("unknown field {key:?}"),
             })
         }
@@ -334,6 +341,10 @@ mod tests {
         assert_eq!(config.log_file.as_deref(), Some("/tmp/x.log"));
         assert_eq!(applied.not_implemented.len(), 1);
         assert_eq!(applied.not_implemented[0].0, "http_port");
+        assert_eq!(
+            applied.warnings[0].to_string(),
+            "t.conf:8:1: invalid use of field \"write_deadline\": write_deadline should be converted to a duration"
+        );
     }
 
     #[test]
@@ -344,19 +355,26 @@ mod tests {
 
     #[test]
     fn errors_carry_locations() {
-        let errors = load("port: 4222\nbogus: 1\nmax_payload: true\n").unwrap_err();
+        // What nats-server 2.9.10 prints for the same files.
+        let errors = load("foo: 1\nbar: 2\n  max_payload: true\n").unwrap_err();
         let texts: Vec<String> = errors.iter().map(ToString::to_string).collect();
         assert_eq!(
             texts,
             [
-                "t.conf:2:1: unknown field \"bogus\"",
-                "t.conf:3:14: interface conversion: max_payload is bool, not int64"
+                "t.conf:1:0: unknown field \"foo\"",
+                "t.conf:2:1: unknown field \"bar\"",
+                "t.conf:3:3: interface conversion: interface {} is bool, not int64"
             ]
         );
-        let errors = load("ping_interval: \"soon\"\n").unwrap_err();
+        let errors = load("ping_interval: \"30x\"\n").unwrap_err();
         assert_eq!(
             errors[0].to_string(),
-            "t.conf:1:16: error parsing ping_interval: time: invalid duration \"soon\""
+            "t.conf:1:0: error parsing ping_interval: time: unknown unit \"x\" in duration \"30x\""
+        );
+        let errors = load("lame_duck_duration: 60\n").unwrap_err();
+        assert_eq!(
+            errors[0].to_string(),
+            "t.conf:1:0: interface conversion: interface {} is int64, not string"
         );
         let errors = load("max_payload: 10MB\nmax_pending: 1MB\n").unwrap_err();
         assert!(errors[0].message.contains("cannot be higher than max_pending"));

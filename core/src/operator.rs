@@ -1,0 +1,130 @@
+//! Operator commands: configuration reload and lame duck mode (nats-server's reload.go and
+//! `lameDuckMode`). They arrive as inputs, so they are as deterministic as everything else.
+
+use std::cmp::Reverse;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::conn::{CloseReason, ConnId};
+use crate::proto::ParserLimits;
+use crate::server::{Level, Output, Server, TimerKind, SERVER_TIMER};
+
+/// The shortest pause between two lame-duck closes; below it, clients are closed in batches.
+const MIN_LAME_DUCK_INTERVAL: Duration = Duration::from_millis(1);
+
+impl Server {
+    /// Applies a reloaded configuration, or refuses it whole if it changes what needs a restart.
+    pub(crate) fn reload(&mut self, mut next: Config) {
+        let current = &self.config;
+        let mut refused = Vec::new();
+        if next.host != current.host {
+            refused.push(format!("Host: old={}, new={}", current.host, next.host));
+        }
+        // A free port picked at start-up (`port: -1`) is not a change.
+        if next.port != current.port && next.port != 0 {
+            refused.push(format!("Port: old={}, new={}", current.port, next.port));
+        }
+        if next.server_name != current.server_name {
+            let show = |n: &Option<String>| n.clone().unwrap_or_default();
+            refused.push(format!(
+                "ServerName: old={}, new={}",
+                show(&current.server_name),
+                show(&next.server_name)
+            ));
+        }
+        if next.runtime.is_some() && next.runtime != current.runtime {
+            refused.push("runtime".to_string());
+        }
+        if !refused.is_empty() {
+            let message = format!(
+                "Failed to reload server configuration: config reload not supported for {}",
+                refused.join(", ")
+            );
+            self.log(Level::Error, || message);
+            return;
+        }
+        // What the file cannot say is kept.
+        next.port = current.port;
+        next.seed = current.seed;
+        next.toolchain = current.toolchain.clone();
+        next.runtime = current.runtime.clone();
+        let payload_changed = next.max_payload != current.max_payload;
+        self.config = next;
+        let limits = ParserLimits {
+            max_control_line: self.config.max_control_line,
+            max_payload: self.config.max_payload,
+            headers: false,
+        };
+        let ids: Vec<ConnId> = self.conns.iter().map(|(_, c)| c.id).collect();
+        for id in ids {
+            let Some(conn) = self.conn_mut(id) else { continue };
+            let headers = conn.parser.limits().headers;
+            conn.parser.set_limits(ParserLimits { headers, ..limits });
+            // Clients learn the new limit from an INFO, as nats-server tells them.
+            if payload_changed && conn.opts.protocol >= 1 {
+                let (cid, peer) = (conn.cid, conn.peer);
+                let info = self.client_info(cid, peer);
+                self.send(id, &info);
+            }
+        }
+        self.log(Level::Info, || "Reloaded server configuration".to_string());
+    }
+
+    /// Starts lame duck mode.
+    pub(crate) fn enter_lame_duck(&mut self) {
+        if self.lame_duck_at.is_some() || self.shutting_down {
+            return;
+        }
+        self.log(Level::Info, || {
+            "Entering lame duck mode, stop accepting new clients".to_string()
+        });
+        self.outputs.push_back(Output::StopAccepting);
+        let grace = self.config.lame_duck_grace_period;
+        let duration = self.config.lame_duck_duration.saturating_sub(grace);
+        let clients = self.conns.len().max(1);
+        let mut interval = duration / clients as u32;
+        let mut batch = 1;
+        if interval < MIN_LAME_DUCK_INTERVAL {
+            interval = MIN_LAME_DUCK_INTERVAL;
+            let steps = (duration.as_millis() as usize).max(1);
+            batch = clients.div_ceil(steps);
+        }
+        self.lame_duck_interval = interval;
+        self.lame_duck_batch = batch;
+        let first = self.now + grace;
+        self.lame_duck_at = Some(first);
+        self.timers.push(Reverse((first, TimerKind::LameDuck, SERVER_TIMER)));
+        // Tell every client that can hear it, so it can reconnect elsewhere before we close it.
+        let ids: Vec<ConnId> = self.conns.iter().map(|(_, c)| c.id).collect();
+        for id in ids {
+            let Some(conn) = self.conn(id) else { continue };
+            if conn.opts.protocol >= 1 {
+                let (cid, peer) = (conn.cid, conn.peer);
+                let info = self.client_info(cid, peer);
+                self.send(id, &info);
+            }
+        }
+    }
+
+    /// Closes the next batch of clients; exits when none are left.
+    pub(crate) fn lame_duck_step(&mut self) {
+        let ids: Vec<ConnId> = self
+            .conns
+            .iter()
+            .take(self.lame_duck_batch)
+            .map(|(_, c)| c.id)
+            .collect();
+        for id in ids {
+            self.close(id, CloseReason::ServerShutdown, true);
+        }
+        if self.conns.is_empty() {
+            self.lame_duck_at = None;
+            self.log(Level::Info, || "Lame duck mode complete, shutting down".to_string());
+            self.shutdown();
+            return;
+        }
+        let next = self.now + self.lame_duck_interval;
+        self.lame_duck_at = Some(next);
+        self.timers.push(Reverse((next, TimerKind::LameDuck, SERVER_TIMER)));
+    }
+}
