@@ -1,10 +1,12 @@
 //! Log lines in nats-server's format: `[pid] 2006/01/02 15:04:05.000000 [INF] message`.
 //!
 //! Timestamps are UTC (nats-server prints local time; on servers, which usually run in UTC, the
-//! two agree).
+//! two agree). Levels and the output file can change while running: a reload sets the levels,
+//! SIGUSR1 reopens the file (for log rotation).
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -13,34 +15,57 @@ use natrix_core::Level;
 /// Writes formatted log lines to stderr or a file.
 pub struct Logger {
     out: Mutex<Box<dyn Write + Send>>,
+    file: Option<String>,
     pid: u32,
-    logtime: bool,
-    debug: bool,
-    trace: bool,
+    logtime: AtomicBool,
+    debug: AtomicBool,
+    trace: AtomicBool,
+}
+
+fn open(file: Option<&str>) -> io::Result<Box<dyn Write + Send>> {
+    Ok(match file {
+        Some(path) => Box::new(OpenOptions::new().create(true).append(true).open(path)?),
+        None => Box::new(io::stderr()),
+    })
 }
 
 impl Logger {
     /// A logger writing to `file`, or stderr when `None`.
     pub fn new(file: Option<&str>, logtime: bool, debug: bool, trace: bool) -> io::Result<Arc<Logger>> {
-        let out: Box<dyn Write + Send> = match file {
-            Some(path) => Box::new(OpenOptions::new().create(true).append(true).open(path)?),
-            None => Box::new(io::stderr()),
-        };
         Ok(Arc::new(Logger {
-            out: Mutex::new(out),
+            out: Mutex::new(open(file)?),
+            file: file.map(str::to_string),
             pid: std::process::id(),
-            logtime,
-            debug,
-            trace,
+            logtime: AtomicBool::new(logtime),
+            debug: AtomicBool::new(debug),
+            trace: AtomicBool::new(trace),
         }))
+    }
+
+    /// Changes what is logged (after a configuration reload).
+    pub fn set_levels(&self, logtime: bool, debug: bool, trace: bool) {
+        self.logtime.store(logtime, Ordering::Relaxed);
+        self.debug.store(debug, Ordering::Relaxed);
+        self.trace.store(trace, Ordering::Relaxed);
+    }
+
+    /// Reopens the log file, so a rotated file is let go of (SIGUSR1).
+    pub fn reopen(&self) -> io::Result<()> {
+        let fresh = open(self.file.as_deref())?;
+        if let Ok(mut out) = self.out.lock() {
+            *out = fresh;
+        }
+        Ok(())
     }
 
     /// Writes one line at `level`, if that level is enabled.
     pub fn log(&self, level: Level, message: &str) {
-        if (level == Level::Debug && !self.debug) || (level == Level::Trace && !self.trace) {
+        if (level == Level::Debug && !self.debug.load(Ordering::Relaxed))
+            || (level == Level::Trace && !self.trace.load(Ordering::Relaxed))
+        {
             return;
         }
-        let line = if self.logtime {
+        let line = if self.logtime.load(Ordering::Relaxed) {
             format!(
                 "[{}] {} {} {}\n",
                 self.pid,

@@ -1,18 +1,23 @@
 //! `natrix`: a NATS server, started with nats-server's flags.
 
 mod cli;
+mod config_file;
 mod logger;
 mod signals;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use natrix_core::{Config, Level, LogSink, Server, COMPATIBLE_VERSION};
+use natrix_core::{Config, Input, Level, LogSink, Server, COMPATIBLE_VERSION};
 
 use cli::Command;
 use logger::Logger;
 
 const NATRIX_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What nats-server calls itself in the messages it prints before logging starts; Natrix prints
+/// the same texts.
+const EXE: &str = "nats-server";
 
 fn main() -> ExitCode {
     let command = match cli::parse(std::env::args().skip(1)) {
@@ -36,17 +41,53 @@ fn main() -> ExitCode {
         }
         Command::Run(opts) => opts,
     };
-    let logger = match Logger::new(opts.log_file.as_deref(), opts.logtime, opts.debug, opts.trace) {
+    if let Some(expression) = &opts.signal {
+        return match signals::send(expression) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{EXE}: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if opts.check_config && opts.config_file.is_none() {
+        eprintln!("{EXE}: must specify [-c, --config] option to check configuration file(s)");
+        return ExitCode::FAILURE;
+    }
+    let (config, applied) = match config_file::load(&opts) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("{EXE}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if opts.check_config {
+        // nats-server fails the check on warnings too.
+        if !applied.warnings.is_empty() {
+            let text: Vec<String> = applied.warnings.iter().map(ToString::to_string).collect();
+            eprintln!("{EXE}: {}", text.join("\n"));
+            return ExitCode::FAILURE;
+        }
+        eprintln!(
+            "{EXE}: configuration file {} is valid",
+            opts.config_file.as_deref().unwrap_or_default()
+        );
+        return ExitCode::SUCCESS;
+    }
+    for warning in &applied.warnings {
+        eprintln!("{EXE}: {warning}");
+    }
+    let logger = match Logger::new(config.log_file.as_deref(), config.logtime, config.debug, config.trace) {
         Ok(logger) => logger,
         Err(e) => {
             eprintln!(
-                "nats-server: could not open log file {:?}: {e}",
-                opts.log_file.unwrap_or_default()
+                "{EXE}: could not open log file {:?}: {e}",
+                config.log_file.clone().unwrap_or_default()
             );
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match opts.runtime.as_str() {
+    let runtime = match config.runtime.as_deref().unwrap_or("tokio") {
         "tokio" => Runtime::Tokio,
         "mio" => Runtime::Mio,
         other => {
@@ -57,29 +98,40 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let Some((listener, server)) = start(&opts, &logger) else {
+    for (key, at) in &applied.not_implemented {
+        logger.log(
+            Level::Warn,
+            &format!("Option {key:?} ({at}) is not implemented by natrix yet and has no effect"),
+        );
+    }
+    for flag in &opts.not_implemented {
+        logger.log(
+            Level::Warn,
+            &format!("Flag {flag} is not implemented by natrix yet and has no effect"),
+        );
+    }
+    let Some(started) = start(config, &opts, &logger) else {
         return ExitCode::FAILURE;
     };
+    let Started {
+        listener,
+        server,
+        ports_file,
+    } = started;
+    let pid_file = server.config().pid_file.clone();
     let sink_logger = Arc::clone(&logger);
     let sink: LogSink = Arc::new(move |level, message: &str| sink_logger.log(level, message));
-    let signal_logger = Arc::clone(&logger);
-    let announce = move |name: &str| {
-        signal_logger.log(Level::Debug, &format!("Trapped {name:?} signal"));
-        signal_logger.log(Level::Info, "Initiating Shutdown...");
+    let control = Control {
+        logger: Arc::clone(&logger),
+        opts: opts.clone(),
     };
     let result = match runtime {
-        Runtime::Tokio => run_tokio(listener, server, sink, announce),
-        Runtime::Mio => natrix_mio::serve(listener, server, sink, |stopper| {
-            let hooked = signals::on_shutdown_signal(move |name| {
-                announce(name);
-                stopper.stop();
-            });
-            if let Err(e) = hooked {
-                logger.log(Level::Error, &format!("Could not install signal handlers: {e}"));
-            }
+        Runtime::Tokio => run_tokio(listener, server, sink, control),
+        Runtime::Mio => natrix_mio::serve(listener, server, sink, |controller| {
+            control.listen(move |input| controller.send(input));
         }),
     };
-    if let Some(path) = &opts.pid_file {
+    for path in [pid_file, ports_file].into_iter().flatten() {
         let _ = std::fs::remove_file(path);
     }
     match result {
@@ -100,21 +152,57 @@ enum Runtime {
     Mio,
 }
 
-/// What every runtime shares: bind the client port, build the core, write the pid file and
-/// print nats-server's start-up lines. `None` after logging why it could not start.
-fn start(opts: &cli::Options, logger: &Logger) -> Option<(std::net::TcpListener, Server)> {
-    let port = match opts.port {
-        -1 => 0,
-        0 => 4222,
-        p => match u16::try_from(p) {
-            Ok(p) => p,
-            Err(_) => {
-                logger.log(Level::Fatal, &format!("Invalid port {p}"));
-                return None;
+/// Turns signals into operator inputs for whichever runtime runs.
+struct Control {
+    logger: Arc<Logger>,
+    opts: cli::Options,
+}
+
+impl Control {
+    /// Starts the signal thread; `send` hands an input to the running core.
+    fn listen(self, send: impl Fn(Input) + Send + 'static) {
+        let logger = Arc::clone(&self.logger);
+        let hooked = signals::listen(move |action| match action {
+            signals::Action::Stop(name) => {
+                self.logger.log(Level::Debug, &format!("Trapped {name:?} signal"));
+                self.logger.log(Level::Info, "Initiating Shutdown...");
+                send(Input::Shutdown);
             }
-        },
-    };
-    let bind = join_host_port(&opts.host, port);
+            signals::Action::LameDuck => send(Input::LameDuck),
+            signals::Action::ReopenLog => {
+                if let Err(e) = self.logger.reopen() {
+                    self.logger.log(Level::Error, &format!("Error reopening log file: {e}"));
+                } else {
+                    self.logger.log(Level::Info, "File log re-opened");
+                }
+            }
+            signals::Action::Reload => match config_file::load(&self.opts) {
+                Ok((config, _)) => {
+                    self.logger.set_levels(config.logtime, config.debug, config.trace);
+                    send(Input::Reload(Box::new(config)));
+                }
+                Err(e) => self
+                    .logger
+                    .log(Level::Error, &format!("Failed to reload server configuration: {e}")),
+            },
+        });
+        if let Err(e) = hooked {
+            logger.log(Level::Error, &format!("Could not install signal handlers: {e}"));
+        }
+    }
+}
+
+/// What start-up produced.
+struct Started {
+    listener: std::net::TcpListener,
+    server: Server,
+    ports_file: Option<String>,
+}
+
+/// What every runtime shares: bind the client port, build the core, write the pid and ports
+/// files and print nats-server's start-up lines. `None` after logging why it could not start.
+fn start(mut config: Config, opts: &cli::Options, logger: &Logger) -> Option<Started> {
+    let bind = join_host_port(&config.host, config.port);
     let listener = match std::net::TcpListener::bind(&bind) {
         Ok(listener) => listener,
         Err(e) => {
@@ -125,19 +213,13 @@ fn start(opts: &cli::Options, logger: &Logger) -> Option<(std::net::TcpListener,
             return None;
         }
     };
-    let actual_port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
-    let config = Config {
-        server_name: opts.server_name.clone(),
-        host: opts.host.clone(),
-        port: actual_port,
-        debug: opts.debug,
-        trace: opts.trace,
-        seed: seed_from_os(),
-        toolchain: env!("NATRIX_RUSTC_VERSION").to_string(),
-        ..Config::default()
-    };
+    config.port = listener.local_addr().map(|a| a.port()).unwrap_or(config.port);
+    config.seed = seed_from_os();
+    config.toolchain = env!("NATRIX_RUSTC_VERSION").to_string();
+    let runtime = config.runtime.clone().unwrap_or_else(|| "tokio".to_string());
     let server = Server::new(config);
-    if let Some(path) = &opts.pid_file {
+    let config = server.config();
+    if let Some(path) = &config.pid_file {
         if let Err(e) = std::fs::write(path, std::process::id().to_string()) {
             logger.log(Level::Fatal, &format!("Could not write pidfile: {e}"));
             return None;
@@ -145,45 +227,67 @@ fn start(opts: &cli::Options, logger: &Logger) -> Option<(std::net::TcpListener,
     }
     logger.log(
         Level::Info,
-        &format!(
-            "Starting nats-server (natrix {NATRIX_VERSION}, {} runtime)",
-            opts.runtime
-        ),
+        &format!("Starting nats-server (natrix {NATRIX_VERSION}, {runtime} runtime)"),
     );
     logger.log(Level::Info, &format!("  Version:  {COMPATIBLE_VERSION}"));
     logger.log(Level::Info, "  Git:      [not set]");
     logger.log(Level::Info, &format!("  Name:     {}", server.server_name()));
     logger.log(Level::Info, &format!("  ID:       {}", server.server_id()));
+    if let Some(file) = &opts.config_file {
+        logger.log(Level::Info, &format!("Using configuration file: {file}"));
+    }
     logger.log(
         Level::Info,
         &format!(
             "Listening for client connections on {}",
-            join_host_port(&opts.host, actual_port)
+            join_host_port(&config.host, config.port)
         ),
     );
+    let ports_file = config
+        .ports_file_dir
+        .as_deref()
+        .and_then(|dir| write_ports_file(dir, config, logger));
     logger.log(Level::Info, "Server is ready");
-    Some((listener, server))
+    Some(Started {
+        listener,
+        server,
+        ports_file,
+    })
 }
 
-fn run_tokio(
-    listener: std::net::TcpListener,
-    server: Server,
-    sink: LogSink,
-    announce: impl FnOnce(&str) + Send + 'static,
-) -> std::io::Result<()> {
+/// nats-server's ports file, `<executable>_<pid>.ports`: client test harnesses wait for it.
+fn write_ports_file(dir: &str, config: &Config, logger: &Logger) -> Option<String> {
+    let exe = std::env::args()
+        .next()
+        .and_then(|a| a.rsplit('/').next().map(str::to_string))
+        .unwrap_or_else(|| "natrix".to_string());
+    let path = format!("{}/{exe}_{}.ports", dir.trim_end_matches('/'), std::process::id());
+    // A wildcard listener is reachable on loopback; that is the address clients on this host use.
+    let host = match config.host.as_str() {
+        "0.0.0.0" | "" => "127.0.0.1",
+        "::" => "::1",
+        host => host,
+    };
+    let ports = serde_json::json!({ "nats": [format!("nats://{}", join_host_port(host, config.port))] });
+    match std::fs::write(&path, ports.to_string()) {
+        Ok(()) => Some(path),
+        Err(e) => {
+            logger.log(Level::Error, &format!("Error writing ports file ({path}): {e}"));
+            None
+        }
+    }
+}
+
+fn run_tokio(listener: std::net::TcpListener, server: Server, sink: LogSink, control: Control) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        let (stop, stopped) = tokio::sync::oneshot::channel();
-        signals::on_shutdown_signal(move |name| {
-            announce(name);
-            let _ = stop.send(());
-        })?;
-        natrix_tokio::serve_server(listener, server, sink, async move {
-            let _ = stopped.await;
-        })
-        .await
+        let (commands, command_rx) = tokio::sync::mpsc::unbounded_channel();
+        control.listen(move |input| {
+            let _ = commands.send(input);
+        });
+        natrix_tokio::serve_server(listener, server, sink, command_rx).await
     })
 }
 

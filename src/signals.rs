@@ -1,17 +1,93 @@
-//! SIGINT and SIGTERM for every runtime: a thread waits for them and calls back, so neither
-//! runtime needs its own signal handling.
+//! Signals, for every runtime: a thread waits for them and turns each into an operator action,
+//! so neither runtime needs its own signal handling. `--signal` sends them to a running server.
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 
-/// Calls `on_signal` with Go's name for the signal ("interrupt", "terminated") the first time
-/// SIGINT or SIGTERM arrives.
-pub fn on_shutdown_signal(on_signal: impl FnOnce(&'static str) + Send + 'static) -> std::io::Result<()> {
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+/// What an operator asked for with a signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// SIGINT or SIGTERM, with Go's name for the signal.
+    Stop(&'static str),
+    /// SIGHUP.
+    Reload,
+    /// SIGUSR2.
+    LameDuck,
+    /// SIGUSR1.
+    ReopenLog,
+}
+
+/// Calls `on_action` for every signal that arrives, on a thread of its own.
+pub fn listen(mut on_action: impl FnMut(Action) + Send + 'static) -> std::io::Result<()> {
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])?;
     std::thread::Builder::new().name("signals".to_string()).spawn(move || {
-        if let Some(signal) = signals.forever().next() {
-            on_signal(if signal == SIGTERM { "terminated" } else { "interrupt" });
+        for signal in signals.forever() {
+            let action = match signal {
+                SIGINT => Action::Stop("interrupt"),
+                SIGTERM => Action::Stop("terminated"),
+                SIGHUP => Action::Reload,
+                SIGUSR1 => Action::ReopenLog,
+                _ => Action::LameDuck,
+            };
+            on_action(action);
         }
     })?;
     Ok(())
+}
+
+/// `--signal <command>[=<pid or pid file>]`: sends the command's signal to a running natrix.
+pub fn send(expression: &str) -> Result<(), String> {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let (command, target) = match expression.split_once('=') {
+        Some((command, target)) => (command, Some(target)),
+        None => (expression, None),
+    };
+    let signal = match command {
+        "stop" => Signal::SIGKILL,
+        "quit" => Signal::SIGINT,
+        "term" => Signal::SIGTERM,
+        "reopen" => Signal::SIGUSR1,
+        "reload" => Signal::SIGHUP,
+        "ldm" => Signal::SIGUSR2,
+        _ => return Err(format!("unknown signal {command:?}")),
+    };
+    let pids = match target {
+        Some(target) => match target.parse::<i32>() {
+            Ok(pid) => vec![pid],
+            // Not a number: a pid file.
+            Err(_) => {
+                let text = std::fs::read_to_string(target).map_err(|e| format!("open {target}: {e}"))?;
+                vec![text
+                    .trim()
+                    .parse::<i32>()
+                    .map_err(|_| format!("invalid pid: {}", text.trim()))?]
+            }
+        },
+        None => running_natrix_pids(),
+    };
+    match pids.as_slice() {
+        [] => Err("no natrix processes running".to_string()),
+        [pid] => kill(Pid::from_raw(*pid), signal).map_err(|e| format!("signal {command:?} {pid}: {e}")),
+        many => Err(format!(
+            "multiple natrix processes running:{}",
+            many.iter().map(|p| format!("\n{p}")).collect::<String>()
+        )),
+    }
+}
+
+/// Other processes of this executable (by /proc), like nats-server's pgrep.
+fn running_natrix_pids() -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<i32> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter(|pid| *pid != me)
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == "natrix"))
+        .collect();
+    pids.sort_unstable();
+    pids
 }

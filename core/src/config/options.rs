@@ -211,7 +211,7 @@ fn host_port(value: &Located) -> Result<(Option<String>, Option<i32>), ConfError
     Ok((host, Some(port)))
 }
 
-fn port_number(at: &Location, port: i64) -> Result<u16, ConfError> {
+fn port_number(port: i64) -> Result<u16, ConfError> {
     match port {
         -1 => Ok(0),
         0 => Ok(4222),
@@ -238,11 +238,11 @@ fn apply_key(
                 config.host = host;
             }
             if let Some(port) = port {
-                config.port = port_number(&value.at, i64::from(port))?;
+                config.port = port_number(i64::from(port))?;
             }
         }
         "host" | "net" => config.host = string(key, value)?,
-        "port" => config.port = port_number(&value.at, int(key, value)?)?,
+        "port" => config.port = port_number(int(key, value)?)?,
         "server_name" => {
             let name = string(key, value)?;
             if name.contains(' ') {
