@@ -7,7 +7,7 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Run the server.
-    Run(Options),
+    Run(Box<Options>),
     /// Print the usage text.
     Help,
     /// Print the version.
@@ -238,7 +238,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, CliErro
     if help {
         return Ok(Command::Help);
     }
-    Ok(Command::Run(opts))
+    Ok(Command::Run(Box::new(opts)))
 }
 
 /// The usage text, laid out like nats-server's, listing what natrix implements.

@@ -39,7 +39,7 @@ fn main() -> ExitCode {
             println!("natrix: v{NATRIX_VERSION} (nats-server v{COMPATIBLE_VERSION} compatible)");
             return ExitCode::SUCCESS;
         }
-        Command::Run(opts) => opts,
+        Command::Run(opts) => *opts,
     };
     if let Some(expression) = &opts.signal {
         return match signals::send(expression) {
