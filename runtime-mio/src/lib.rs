@@ -65,7 +65,8 @@ impl Controller {
 /// A server ready to run on the current thread.
 pub struct EventLoop {
     poll: Poll,
-    listener: TcpListener,
+    /// Dropped (closing the socket) when the core stops accepting.
+    listener: Option<TcpListener>,
     server: Server,
     log: LogSink,
     origin: std::time::Instant,
@@ -99,7 +100,7 @@ impl EventLoop {
         let (command_sender, commands) = mpsc::channel();
         Ok(EventLoop {
             poll,
-            listener,
+            listener: Some(listener),
             server,
             log,
             origin: std::time::Instant::now(),
@@ -177,7 +178,9 @@ impl EventLoop {
             self.listening = false;
             self.accepting = false;
             self.accept_again_at = None;
-            let _ = self.poll.registry().deregister(&mut self.listener);
+            if let Some(mut listener) = self.listener.take() {
+                let _ = self.poll.registry().deregister(&mut listener);
+            }
         }
     }
 
@@ -223,7 +226,8 @@ impl EventLoop {
                 self.accepting = false;
                 return;
             }
-            match self.listener.accept() {
+            let Some(listener) = self.listener.as_ref() else { return };
+            match listener.accept() {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     let now = self.now();

@@ -25,9 +25,15 @@ pub struct Natrix {
 impl Natrix {
     /// Starts `natrix --runtime <runtime> -a 127.0.0.1 -p -1 <extra>` and waits until it listens.
     pub fn start(runtime: &str, extra: &[&str]) -> Natrix {
+        let mut args = vec!["--runtime", runtime, "-a", "127.0.0.1", "-p", "-1", "-D"];
+        args.extend_from_slice(extra);
+        Natrix::start_with_args(&args)
+    }
+
+    /// Starts `natrix <args>` (which must bind 127.0.0.1) and waits until it listens.
+    pub fn start_with_args(args: &[&str]) -> Natrix {
         let mut child = Command::new(env!("CARGO_BIN_EXE_natrix"))
-            .args(["--runtime", runtime, "-a", "127.0.0.1", "-p", "-1", "-D"])
-            .args(extra)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -86,6 +92,38 @@ impl Natrix {
         }
     }
 
+    /// Whether any log line so far contains `text` (including those printed before it was ready).
+    pub fn logged(&self, text: &str) -> bool {
+        self.history
+            .lock()
+            .is_ok_and(|lines| lines.iter().any(|l| l.contains(text)))
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal (`HUP`, `USR2` ...) to the server.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{name}");
+    }
+
+    /// Waits up to `wait` for the process to exit; returns its exit status code.
+    pub fn wait_exit(&mut self, wait: Duration) -> Option<i32> {
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// Sends SIGTERM and waits for the process to exit; returns whether it exited cleanly.
     pub fn terminate(mut self) -> bool {
         let _ = Command::new("kill")
@@ -124,6 +162,15 @@ pub struct Raw {
 }
 
 impl Raw {
+    /// Wraps a connected stream.
+    pub fn from_stream(stream: TcpStream) -> Raw {
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+        Raw {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
     /// Connects and reads the INFO line, which it returns.
     pub fn connect(port: u16) -> (Raw, String) {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -211,4 +258,26 @@ impl Raw {
             !open,
         )
     }
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch_dir(name: &str) -> std::path::PathBuf {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("natrix-test-{}-{name}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Runs the binary to completion with `args`; returns (exit code, stderr).
+pub fn run_to_end(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_natrix"))
+        .args(args)
+        .output()
+        .expect("run natrix");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

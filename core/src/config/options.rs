@@ -272,7 +272,19 @@ fn apply_key(
             })?
         }
         "write_deadline" => config.write_deadline = duration(key, key_at, value, applied)?,
-        "lame_duck_duration" => config.lame_duck_duration = strict_duration(key, value)?,
+        "lame_duck_duration" => {
+            let dur = strict_duration(key, value)?;
+            if dur < Duration::from_secs(30) {
+                return Err(ConfError {
+                    at: None,
+                    message: format!(
+                        "invalid lame_duck_duration of {}, minimum is 30 seconds",
+                        duration::format(dur)
+                    ),
+                });
+            }
+            config.lame_duck_duration = dur;
+        }
         "lame_duck_grace_period" => config.lame_duck_grace_period = strict_duration(key, value)?,
         "no_fast_producer_stall" => config.no_fast_producer_stall = boolean(key, value)?,
         "runtime" => {
@@ -370,6 +382,11 @@ mod tests {
         assert_eq!(
             errors[0].to_string(),
             "t.conf:1:0: error parsing ping_interval: time: unknown unit \"x\" in duration \"30x\""
+        );
+        let errors = load("lame_duck_duration: \"10s\"\n").unwrap_err();
+        assert_eq!(
+            errors[0].to_string(),
+            "t.conf:1:0: invalid lame_duck_duration of 10s, minimum is 30 seconds"
         );
         let errors = load("lame_duck_duration: 60\n").unwrap_err();
         assert_eq!(
