@@ -614,14 +614,39 @@ pub fn parse_sized_int(token: &str) -> Option<i64> {
     n.checked_mul(multiplier)
 }
 
-/// `path` relative to the directory of `including`, unless absolute.
+/// `path` relative to the directory of `including`, unless absolute, cleaned the way Go's
+/// `filepath.Join` cleans it (so error messages name the same file nats-server names).
 fn resolve(including: &str, path: &str) -> String {
-    if path.starts_with('/') {
-        return path.to_string();
+    let joined = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        match including.rfind('/') {
+            Some(slash) => format!("{}/{}", &including[..slash], path),
+            None => path.to_string(),
+        }
+    };
+    clean(&joined)
+}
+
+/// Drops `.` segments and empty segments, and resolves `..` where it can.
+fn clean(path: &str) -> String {
+    let absolute = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            ".." if absolute => {}
+            part => parts.push(part),
+        }
     }
-    match including.rfind('/') {
-        Some(slash) => format!("{}/{}", &including[..slash], path),
-        None => path.to_string(),
+    let joined = parts.join("/");
+    match (absolute, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_string(),
+        (false, false) => joined,
     }
 }
 

@@ -309,6 +309,75 @@ fn apply_key(
     Ok(())
 }
 
+/// Writes `config` as a configuration file that [`apply`] reads back to the same values (for the
+/// keys Natrix implements).
+pub fn render(config: &Config) -> String {
+    let mut out = String::new();
+    let mut line = |key: &str, value: String| {
+        out.push_str(key);
+        out.push_str(": ");
+        out.push_str(&value);
+        out.push('\n');
+    };
+    let text = |s: &str| quote(s);
+    let time = |d: Duration| quote(&duration::format(d));
+    line("host", text(&config.host));
+    line(
+        "port",
+        if config.port == 0 {
+            "-1".to_string()
+        } else {
+            config.port.to_string()
+        },
+    );
+    if let Some(name) = &config.server_name {
+        line("server_name", text(name));
+    }
+    line("max_payload", config.max_payload.to_string());
+    line("max_control_line", config.max_control_line.to_string());
+    line("max_pending", config.max_pending.to_string());
+    line("max_connections", config.max_connections.to_string());
+    line("max_subscriptions", config.max_subscriptions.to_string());
+    line("ping_interval", time(config.ping_interval));
+    line("ping_max", config.ping_max.to_string());
+    line("write_deadline", time(config.write_deadline));
+    line("lame_duck_duration", time(config.lame_duck_duration));
+    line("lame_duck_grace_period", time(config.lame_duck_grace_period));
+    line("no_fast_producer_stall", config.no_fast_producer_stall.to_string());
+    line("debug", config.debug.to_string());
+    line("trace", config.trace.to_string());
+    line("logtime", config.logtime.to_string());
+    for (key, value) in [
+        ("log_file", &config.log_file),
+        ("pid_file", &config.pid_file),
+        ("ports_file_dir", &config.ports_file_dir),
+        ("runtime", &config.runtime),
+    ] {
+        if let Some(value) = value {
+            line(key, text(value));
+        }
+    }
+    out
+}
+
+/// A double-quoted string with the escapes the parser reads.
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::format::{parse, Sources};
