@@ -1,8 +1,12 @@
-//! Log lines in nats-server's format: `[pid] 2006/01/02 15:04:05.000000 [INF] message`.
+//! Logging through `tracing`, written in nats-server's format:
+//! `[pid] 2006/01/02 15:04:05.000000 [INF] message`.
 //!
-//! Timestamps are UTC (nats-server prints local time; on servers, which usually run in UTC, the
-//! two agree). Levels and the output file can change while running: a reload sets the levels,
-//! SIGUSR1 reopens the file (for log rotation).
+//! Everything the server logs (the core's `Output::Log` lines and the binary's own) is emitted
+//! as a `tracing` event with [`emit`]; the [`NatsFormat`] layer filters events by nats-server's
+//! levels (`-D` debug, `-V` trace) and writes them through the [`Logger`]. Timestamps are UTC
+//! (nats-server prints local time; on servers, which usually run in UTC, the two agree). Levels
+//! and the output file can change while running: a reload sets the levels, SIGUSR1 reopens the
+//! file (for log rotation).
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
@@ -80,6 +84,73 @@ impl Logger {
             let _ = out.write_all(line.as_bytes());
             let _ = out.flush();
         }
+    }
+}
+
+/// Emits one log line as a `tracing` event at nats-server's `level`.
+pub fn emit(level: Level, message: &str) {
+    match level {
+        Level::Fatal => tracing::error!(fatal = true, "{message}"),
+        Level::Error => tracing::error!("{message}"),
+        Level::Warn => tracing::warn!("{message}"),
+        Level::Info => tracing::info!("{message}"),
+        Level::Debug => tracing::debug!("{message}"),
+        Level::Trace => tracing::trace!("{message}"),
+    }
+}
+
+/// Installs the [`NatsFormat`] layer over `logger` as the process's `tracing` subscriber.
+pub fn install(logger: Arc<Logger>) {
+    use tracing_subscriber::layer::SubscriberExt;
+    let subscriber = tracing_subscriber::registry().with(NatsFormat { logger });
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+/// A `tracing` layer that writes events as nats-server log lines.
+pub struct NatsFormat {
+    logger: Arc<Logger>,
+}
+
+/// Collects an event's message and whether it is fatal.
+#[derive(Default)]
+struct Fields {
+    message: String,
+    fatal: bool,
+}
+
+impl tracing::field::Visit for Fields {
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        if field.name() == "fatal" {
+            self.fatal = value;
+        }
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.message.push_str(&format!("{value:?}"));
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for NatsFormat {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let level = match *event.metadata().level() {
+            tracing::Level::ERROR if fields.fatal => Level::Fatal,
+            tracing::Level::ERROR => Level::Error,
+            tracing::Level::WARN => Level::Warn,
+            tracing::Level::INFO => Level::Info,
+            tracing::Level::DEBUG => Level::Debug,
+            tracing::Level::TRACE => Level::Trace,
+        };
+        self.logger.log(level, &fields.message);
     }
 }
 

@@ -87,11 +87,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    logger::install(Arc::clone(&logger));
     let runtime = match config.runtime.as_deref().unwrap_or("tokio") {
         "tokio" => Runtime::Tokio,
         "mio" => Runtime::Mio,
         other => {
-            logger.log(
+            logger::emit(
                 Level::Fatal,
                 &format!("Unknown runtime {other:?}: use \"tokio\" or \"mio\""),
             );
@@ -99,18 +100,18 @@ fn main() -> ExitCode {
         }
     };
     for (key, at) in &applied.not_implemented {
-        logger.log(
+        logger::emit(
             Level::Warn,
             &format!("Option {key:?} ({at}) is not implemented by natrix yet and has no effect"),
         );
     }
     for flag in &opts.not_implemented {
-        logger.log(
+        logger::emit(
             Level::Warn,
             &format!("Flag {flag} is not implemented by natrix yet and has no effect"),
         );
     }
-    let Some(started) = start(config, &opts, &logger) else {
+    let Some(started) = start(config, &opts) else {
         return ExitCode::FAILURE;
     };
     let Started {
@@ -119,8 +120,7 @@ fn main() -> ExitCode {
         ports_file,
     } = started;
     let pid_file = server.config().pid_file.clone();
-    let sink_logger = Arc::clone(&logger);
-    let sink: LogSink = Arc::new(move |level, message: &str| sink_logger.log(level, message));
+    let sink: LogSink = Arc::new(logger::emit);
     let control = Control {
         logger: Arc::clone(&logger),
         opts: opts.clone(),
@@ -136,11 +136,11 @@ fn main() -> ExitCode {
     }
     match result {
         Ok(()) => {
-            logger.log(Level::Info, "Server Exiting..");
+            logger::emit(Level::Info, "Server Exiting..");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            logger.log(Level::Fatal, &format!("Server failed: {e}"));
+            logger::emit(Level::Fatal, &format!("Server failed: {e}"));
             ExitCode::FAILURE
         }
     }
@@ -161,19 +161,18 @@ struct Control {
 impl Control {
     /// Starts the signal thread; `send` hands an input to the running core.
     fn listen(self, send: impl Fn(Input) + Send + 'static) {
-        let logger = Arc::clone(&self.logger);
         let hooked = signals::listen(move |action| match action {
             signals::Action::Stop(name) => {
-                self.logger.log(Level::Debug, &format!("Trapped {name:?} signal"));
-                self.logger.log(Level::Info, "Initiating Shutdown...");
+                logger::emit(Level::Debug, &format!("Trapped {name:?} signal"));
+                logger::emit(Level::Info, "Initiating Shutdown...");
                 send(Input::Shutdown);
             }
             signals::Action::LameDuck => send(Input::LameDuck),
             signals::Action::ReopenLog => {
                 if let Err(e) = self.logger.reopen() {
-                    self.logger.log(Level::Error, &format!("Error reopening log file: {e}"));
+                    logger::emit(Level::Error, &format!("Error reopening log file: {e}"));
                 } else {
-                    self.logger.log(Level::Info, "File log re-opened");
+                    logger::emit(Level::Info, "File log re-opened");
                 }
             }
             signals::Action::Reload => match config_file::load(&self.opts) {
@@ -187,7 +186,7 @@ impl Control {
             },
         });
         if let Err(e) = hooked {
-            logger.log(Level::Error, &format!("Could not install signal handlers: {e}"));
+            logger::emit(Level::Error, &format!("Could not install signal handlers: {e}"));
         }
     }
 }
@@ -201,12 +200,12 @@ struct Started {
 
 /// What every runtime shares: bind the client port, build the core, write the pid and ports
 /// files and print nats-server's start-up lines. `None` after logging why it could not start.
-fn start(mut config: Config, opts: &cli::Options, logger: &Logger) -> Option<Started> {
+fn start(mut config: Config, opts: &cli::Options) -> Option<Started> {
     let bind = join_host_port(&config.host, config.port);
     let listener = match std::net::TcpListener::bind(&bind) {
         Ok(listener) => listener,
         Err(e) => {
-            logger.log(
+            logger::emit(
                 Level::Fatal,
                 &format!("Error listening on port: {bind}, {:?}", e.to_string()),
             );
@@ -221,22 +220,22 @@ fn start(mut config: Config, opts: &cli::Options, logger: &Logger) -> Option<Sta
     let config = server.config();
     if let Some(path) = &config.pid_file {
         if let Err(e) = std::fs::write(path, std::process::id().to_string()) {
-            logger.log(Level::Fatal, &format!("Could not write pidfile: {e}"));
+            logger::emit(Level::Fatal, &format!("Could not write pidfile: {e}"));
             return None;
         }
     }
-    logger.log(
+    logger::emit(
         Level::Info,
         &format!("Starting nats-server (natrix {NATRIX_VERSION}, {runtime} runtime)"),
     );
-    logger.log(Level::Info, &format!("  Version:  {COMPATIBLE_VERSION}"));
-    logger.log(Level::Info, "  Git:      [not set]");
-    logger.log(Level::Info, &format!("  Name:     {}", server.server_name()));
-    logger.log(Level::Info, &format!("  ID:       {}", server.server_id()));
+    logger::emit(Level::Info, &format!("  Version:  {COMPATIBLE_VERSION}"));
+    logger::emit(Level::Info, "  Git:      [not set]");
+    logger::emit(Level::Info, &format!("  Name:     {}", server.server_name()));
+    logger::emit(Level::Info, &format!("  ID:       {}", server.server_id()));
     if let Some(file) = &opts.config_file {
-        logger.log(Level::Info, &format!("Using configuration file: {file}"));
+        logger::emit(Level::Info, &format!("Using configuration file: {file}"));
     }
-    logger.log(
+    logger::emit(
         Level::Info,
         &format!(
             "Listening for client connections on {}",
@@ -246,8 +245,8 @@ fn start(mut config: Config, opts: &cli::Options, logger: &Logger) -> Option<Sta
     let ports_file = config
         .ports_file_dir
         .as_deref()
-        .and_then(|dir| write_ports_file(dir, config, logger));
-    logger.log(Level::Info, "Server is ready");
+        .and_then(|dir| write_ports_file(dir, config));
+    logger::emit(Level::Info, "Server is ready");
     Some(Started {
         listener,
         server,
@@ -256,7 +255,7 @@ fn start(mut config: Config, opts: &cli::Options, logger: &Logger) -> Option<Sta
 }
 
 /// nats-server's ports file, `<executable>_<pid>.ports`: client test harnesses wait for it.
-fn write_ports_file(dir: &str, config: &Config, logger: &Logger) -> Option<String> {
+fn write_ports_file(dir: &str, config: &Config) -> Option<String> {
     let exe = std::env::args()
         .next()
         .and_then(|a| a.rsplit('/').next().map(str::to_string))
@@ -272,7 +271,7 @@ fn write_ports_file(dir: &str, config: &Config, logger: &Logger) -> Option<Strin
     match std::fs::write(&path, ports.to_string()) {
         Ok(()) => Some(path),
         Err(e) => {
-            logger.log(Level::Error, &format!("Error writing ports file ({path}): {e}"));
+            logger::emit(Level::Error, &format!("Error writing ports file ({path}): {e}"));
             None
         }
     }
