@@ -218,7 +218,19 @@ pub async fn serve_server<L: Listener>(
     listener: L,
     server: Server,
     log: LogSink,
+    commands: mpsc::UnboundedReceiver<Input>,
+) -> io::Result<()> {
+    serve_observed(listener, server, log, commands, |_| {}).await
+}
+
+/// Like [`serve_server`], calling `observe` with the core after every turn of the loop (the
+/// simulator reads connection and subscription counts this way).
+pub async fn serve_observed<L: Listener>(
+    listener: L,
+    server: Server,
+    log: LogSink,
     mut commands: mpsc::UnboundedReceiver<Input>,
+    mut observe: impl FnMut(&Server),
 ) -> io::Result<()> {
     let (events, mut event_rx) = mpsc::channel(EVENT_QUEUE);
     let write_deadline = server.config().write_deadline;
@@ -274,6 +286,7 @@ pub async fn serve_server<L: Listener>(
             }
         }
         driver.flush_dirty();
+        observe(&driver.server);
     }
     let closing = std::mem::take(&mut driver.closing);
     let _ = tokio::time::timeout(SHUTDOWN_FLUSH, async {

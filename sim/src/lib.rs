@@ -1,0 +1,15 @@
+//! # natrix-sim: deterministic simulations of Natrix under faults
+//!
+//! Each seed builds a turmoil simulation with a Natrix server (the production `natrix-tokio`
+//! runtime over turmoil's network, with time from tokio's clock, which turmoil drives),
+//! publishers and subscribers speaking NATS through a small client, and the faults the seed
+//! chose (partitions, held links, latency and jitter, link failures, client crashes and
+//! reconnects, server restarts, slow subscribers). The clients record what they saw; the
+//! checkers decide whether the server kept its promises. The same seed always gives the same
+//! run, and the same trace hash.
+
+pub mod checkers;
+pub mod client;
+pub mod history;
+pub mod plan;
+pub mod run;
