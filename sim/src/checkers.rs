@@ -71,7 +71,7 @@ fn index(history: &History, end: Duration) -> Index {
     let mut subs = BTreeMap::new();
     let mut published = BTreeMap::new();
     let mut deliveries: BTreeMap<SubKey, Vec<(u32, u64)>> = BTreeMap::new();
-    let mut acks: Vec<(u32, u64, Duration)> = Vec::new();
+    let mut acks: Vec<(u32, u64, u64, Duration)> = Vec::new();
     for event in &history.events {
         match event {
             Event::Published {
@@ -89,7 +89,12 @@ fn index(history: &History, end: Duration) -> Index {
                     },
                 );
             }
-            Event::Acked { publisher, upto, at } => acks.push((*publisher, *upto, *at)),
+            Event::Acked {
+                publisher,
+                from,
+                upto,
+                at,
+            } => acks.push((*publisher, *from, *upto, *at)),
             Event::Subscribed {
                 sub,
                 subject,
@@ -123,8 +128,8 @@ fn index(history: &History, end: Duration) -> Index {
     for ((publisher, seq), message) in published.iter_mut() {
         message.acked = acks
             .iter()
-            .filter(|(p, upto, _)| p == publisher && upto >= seq)
-            .map(|(_, _, at)| *at)
+            .filter(|(p, from, upto, _)| p == publisher && from <= seq && upto >= seq)
+            .map(|(_, _, _, at)| *at)
             .min();
     }
     Index {
@@ -480,6 +485,7 @@ mod tests {
             publish(&mut h, seq);
         }
         h.push(Event::Acked {
+            from: 1,
             publisher: 0,
             upto: 3,
             at: ms(150),
@@ -546,6 +552,7 @@ mod tests {
         let (mut h, sub, ..) = base();
         publish(&mut h, 1);
         h.push(Event::Acked {
+            from: 1,
             publisher: 0,
             upto: 1,
             at: ms(150),
@@ -572,6 +579,7 @@ mod tests {
         let (mut h, ..) = base();
         publish(&mut h, 1);
         h.push(Event::Acked {
+            from: 1,
             publisher: 0,
             upto: 1,
             at: ms(150),
@@ -589,6 +597,7 @@ mod tests {
             publish(&mut h, seq);
         }
         h.push(Event::Acked {
+            from: 1,
             publisher: 0,
             upto: 3,
             at: ms(150),

@@ -29,10 +29,13 @@ pub enum Event {
         /// Simulated time.
         at: Duration,
     },
-    /// A PONG arrived for a PING sent after every PUB up to `upto`: the server has them.
+    /// A PONG arrived for a PING sent after every PUB from `from` to `upto` on one connection:
+    /// the server has them.
     Acked {
         /// Publisher index.
         publisher: u32,
+        /// The first sequence number sent on this connection.
+        from: u64,
         /// The highest sequence number the server has processed.
         upto: u64,
         /// Simulated time.

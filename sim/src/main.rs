@@ -9,9 +9,11 @@
 //! ```
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use natrix_sim::run::{run, Outcome};
+use natrix_sim::run::run;
 
 /// Seeds that once failed (or cover a rare fault mix); CI runs them all every time.
 const REGRESSION_SEEDS: &str = include_str!("../regression-seeds.txt");
@@ -54,32 +56,71 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-fn report_failure(outcome: &Outcome, hash: &str) {
-    println!("FAIL seed={} hash={hash}", outcome.plan.seed);
-    println!("  fault plan: {}", outcome.plan);
+/// Runs one seed in this process and prints its result line (and, on failure, the violations
+/// and the replay command).
+fn run_here(seed: u64, verbose: bool) -> bool {
+    let outcome = run(seed);
+    let hash = outcome.history.trace_hash();
+    if std::env::var_os("SIM_DUMP").is_some() {
+        for event in &outcome.history.events {
+            println!("{event:?}");
+        }
+    }
+    let ok = outcome.violations.is_empty();
+    println!(
+        "result seed={seed} hash={hash} faults={} status={}",
+        outcome.plan.fault_count(),
+        if ok { "ok" } else { "fail" }
+    );
+    if verbose || !ok {
+        println!("  fault plan: {}", outcome.plan);
+        println!(
+            "  final: {:?}, {} events",
+            outcome.final_state,
+            outcome.history.events.len()
+        );
+    }
     for violation in &outcome.violations {
         println!("  {violation}");
     }
-    println!(
-        "  replay: SIM_SEED={} cargo run -p natrix-sim --release",
-        outcome.plan.seed
-    );
+    if !ok {
+        println!("  replay: SIM_SEED={seed} cargo run -p natrix-sim --release");
+    }
+    ok
 }
 
-/// Runs one seed; returns whether it passed.
-fn run_seed(seed: u64, verbose: bool) -> (bool, String, usize) {
-    let outcome = run(seed);
-    let hash = outcome.history.trace_hash();
-    if verbose {
-        println!("seed={seed} hash={hash} events={}", outcome.history.events.len());
-        println!("  fault plan: {}", outcome.plan);
-        println!("  final: {:?}", outcome.final_state);
-    }
-    if outcome.violations.is_empty() {
-        (true, hash, outcome.plan.fault_count())
-    } else {
-        report_failure(&outcome, &hash);
-        (false, hash, outcome.plan.fault_count())
+/// What a seed's child process reported.
+struct SeedResult {
+    ok: bool,
+    hash: String,
+    faults: usize,
+    output: String,
+}
+
+/// Runs one seed in a fresh process, so no state left in this one (tokio's task ids, hash
+/// seeds) can make a campaign run differ from its replay.
+fn run_child(seed: u64) -> SeedResult {
+    let output = std::env::current_exe().and_then(|exe| {
+        std::process::Command::new(exe)
+            .env("SIM_SEED", seed.to_string())
+            .output()
+    });
+    let text = match output {
+        Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        Err(e) => format!("could not run the seed: {e}"),
+    };
+    let line = text.lines().find(|l| l.starts_with("result ")).unwrap_or("");
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|f| f.strip_prefix(name))
+            .unwrap_or("")
+            .to_string()
+    };
+    SeedResult {
+        ok: field("status=") == "ok",
+        hash: field("hash="),
+        faults: field("faults=").parse().unwrap_or(0),
+        output: text,
     }
 }
 
@@ -89,8 +130,11 @@ fn main() -> ExitCode {
             eprintln!("SIM_SEED must be a number");
             return ExitCode::FAILURE;
         };
-        let (ok, ..) = run_seed(seed, true);
-        return if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+        return if run_here(seed, std::env::var_os("SIM_QUIET").is_none()) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
     }
     let args = match parse_args() {
         Ok(args) => args,
@@ -100,14 +144,15 @@ fn main() -> ExitCode {
         }
     };
     let started = Instant::now();
-    let mut seeds: Vec<u64> = Vec::new();
-    if args.regression {
-        seeds.extend(
-            REGRESSION_SEEDS
-                .lines()
-                .filter_map(|l| l.split('#').next()?.trim().parse::<u64>().ok()),
-        );
-    }
+    let regression: Vec<u64> = REGRESSION_SEEDS
+        .lines()
+        .filter_map(|l| l.split('#').next()?.trim().parse::<u64>().ok())
+        .collect();
+    let mut seeds: Vec<u64> = if args.regression {
+        regression.clone()
+    } else {
+        Vec::new()
+    };
     let fresh_start = if args.fresh > 0 {
         // Fresh seeds differ from run to run; each failure prints its seed, so it can be replayed.
         std::time::SystemTime::now()
@@ -118,34 +163,59 @@ fn main() -> ExitCode {
     };
     let count = args.seeds.max(args.fresh);
     seeds.extend(fresh_start..fresh_start + count);
-    let (mut passed, mut failed, mut longest) = (0u64, 0u64, 0usize);
-    for (i, seed) in seeds.iter().enumerate() {
-        if let Some(budget) = args.budget {
-            if started.elapsed() > budget && i >= REGRESSION_SEEDS.lines().count() {
-                println!("budget of {budget:?} reached after {i} seeds");
-                break;
-            }
+    let must_run = if args.regression { regression.len() } else { 0 };
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(u64, SeedResult, Option<String>)>> = Mutex::new(Vec::new());
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(&seed) = seeds.get(i) else { break };
+                if i >= must_run && args.budget.is_some_and(|b| started.elapsed() > b) {
+                    break;
+                }
+                let result = run_child(seed);
+                let again = (i < args.determinism as usize).then(|| run_child(seed).hash);
+                if let Ok(mut all) = results.lock() {
+                    all.push((seed, result, again));
+                }
+            });
         }
-        let (ok, hash, faults) = run_seed(*seed, false);
-        longest = longest.max(faults);
-        if ok {
+    });
+    let results = results.into_inner().unwrap_or_default();
+    let (mut passed, mut failed, mut longest) = (0u64, 0u64, 0usize);
+    for (seed, result, again) in &results {
+        longest = longest.max(result.faults);
+        if result.ok {
             passed += 1;
         } else {
             failed += 1;
+            print!("{}", result.output.replace("result ", "FAIL "));
         }
-        if (i as u64) < args.determinism {
-            let (_, again, _) = run_seed(*seed, false);
-            if again != hash {
-                println!("FAIL seed={seed}: not deterministic (hash {hash} then {again})");
-                println!("  replay: SIM_SEED={seed} cargo run -p natrix-sim --release");
+        if let Some(again) = again {
+            if *again != result.hash {
                 failed += 1;
+                println!(
+                    "FAIL seed={seed}: not deterministic (hash {} then {again})",
+                    result.hash
+                );
+                println!("  replay: SIM_SEED={seed} cargo run -p natrix-sim --release");
             }
         }
     }
+    if results.len() < seeds.len() {
+        println!(
+            "budget of {:?} reached after {} seeds",
+            args.budget.unwrap_or_default(),
+            results.len()
+        );
+    }
     let elapsed = started.elapsed().as_secs_f64();
     println!(
-        "natrix-sim: {passed} passed, {failed} failed; {:.1} seeds/min; longest fault plan {longest} faults",
-        (passed + failed) as f64 / elapsed * 60.0
+        "natrix-sim: {} seeds in {elapsed:.0} s ({:.0} seeds/min on {workers} workers); longest fault plan {longest} faults",
+        results.len(),
+        results.len() as f64 / elapsed * 60.0
     );
     println!("{passed} passed, {failed} failed");
     if failed == 0 {

@@ -251,6 +251,8 @@ async fn publish(publisher: u32, plan: &Plan, mut crashes: Vec<Duration>, histor
     let end = plan.end();
     let mut client = None;
     let mut unacked = 0u64;
+    // The first message sent on the current connection: a PONG vouches only for those.
+    let mut first_on_connection = 1u64;
     for seq in 1..=plan.messages {
         let due = PUBLISH_START + plan.publish_gap * seq as u32;
         if now() < due {
@@ -262,6 +264,8 @@ async fn publish(publisher: u32, plan: &Plan, mut crashes: Vec<Duration>, histor
         }
         if client.is_none() {
             client = connect(end).await;
+            first_on_connection = seq;
+            unacked = 0;
         }
         let Some(c) = client.as_mut() else { return };
         let subject = SUBJECTS[(seq as usize + publisher as usize) % SUBJECTS.len()];
@@ -283,6 +287,7 @@ async fn publish(publisher: u32, plan: &Plan, mut crashes: Vec<Duration>, histor
                     unacked = 0;
                     history.borrow_mut().push(Event::Acked {
                         publisher,
+                        from: first_on_connection,
                         upto: seq,
                         at: now(),
                     });
