@@ -79,6 +79,7 @@ fn index(history: &History, end: Duration) -> Index {
                 seq,
                 subject,
                 at,
+                ..
             } => {
                 published.insert(
                     (*publisher, *seq),
@@ -239,14 +240,29 @@ pub fn duplicates(history: &History) -> Vec<Violation> {
     found
 }
 
-/// Each subscription receives each publisher's messages in the order they were published.
+/// Each subscription receives each publisher connection's messages in the order they were
+/// published. (Messages a publisher sent on different connections have no order between them.)
 pub fn publisher_order(history: &History) -> Vec<Violation> {
     let index = index(history, Duration::MAX);
+    let connection_of: BTreeMap<(u32, u64), u32> = history
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Published {
+                publisher,
+                connection,
+                seq,
+                ..
+            } => Some(((*publisher, *seq), *connection)),
+            _ => None,
+        })
+        .collect();
     let mut found = Vec::new();
     for (sub, got) in &index.deliveries {
-        let mut last: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut last: BTreeMap<(u32, u32), u64> = BTreeMap::new();
         for (publisher, seq) in got {
-            if let Some(previous) = last.insert(*publisher, *seq) {
+            let connection = connection_of.get(&(*publisher, *seq)).copied().unwrap_or(0);
+            if let Some(previous) = last.insert((*publisher, connection), *seq) {
                 if previous >= *seq {
                     found.push(Violation::new(
                         "order",
@@ -463,6 +479,7 @@ mod tests {
     fn publish(h: &mut History, seq: u64) {
         h.push(Event::Published {
             publisher: 0,
+            connection: 1,
             seq,
             subject: "orders.eu".into(),
             at: ms(100 + seq),
@@ -545,6 +562,28 @@ mod tests {
         deliver(&mut h, sub, 2);
         deliver(&mut h, sub, 1);
         assert_eq!(publisher_order(&h).len(), 1);
+    }
+
+    #[test]
+    fn messages_from_different_publisher_connections_have_no_order() {
+        let (mut h, sub, ..) = base();
+        h.push(Event::Published {
+            publisher: 0,
+            connection: 1,
+            seq: 1,
+            subject: "orders.eu".into(),
+            at: ms(100),
+        });
+        h.push(Event::Published {
+            publisher: 0,
+            connection: 2,
+            seq: 2,
+            subject: "orders.eu".into(),
+            at: ms(101),
+        });
+        deliver(&mut h, sub, 2);
+        deliver(&mut h, sub, 1);
+        assert_eq!(publisher_order(&h), Vec::new());
     }
 
     #[test]

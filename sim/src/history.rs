@@ -22,6 +22,8 @@ pub enum Event {
     Published {
         /// Publisher index.
         publisher: u32,
+        /// Which connection of the publisher carried it (order holds only within one).
+        connection: u32,
         /// Its sequence number (1, 2, ...).
         seq: u64,
         /// The subject.

@@ -253,6 +253,7 @@ async fn publish(publisher: u32, plan: &Plan, mut crashes: Vec<Duration>, histor
     let mut unacked = 0u64;
     // The first message sent on the current connection: a PONG vouches only for those.
     let mut first_on_connection = 1u64;
+    let mut connection = 0u32;
     for seq in 1..=plan.messages {
         let due = PUBLISH_START + plan.publish_gap * seq as u32;
         if now() < due {
@@ -264,6 +265,7 @@ async fn publish(publisher: u32, plan: &Plan, mut crashes: Vec<Duration>, histor
         }
         if client.is_none() {
             client = connect(end).await;
+            connection += 1;
             first_on_connection = seq;
             unacked = 0;
         }
@@ -272,6 +274,7 @@ async fn publish(publisher: u32, plan: &Plan, mut crashes: Vec<Duration>, histor
         let op = OwnedOp::publish(subject, None, None, &payload(publisher, seq, subject));
         history.borrow_mut().push(Event::Published {
             publisher,
+            connection,
             seq,
             subject: subject.to_string(),
             at: now(),
