@@ -292,16 +292,7 @@ impl Parser {
                     // The whole message is in this chunk: borrow everything.
                     check_crlf(&data[body_start + args.size..body_start + need])?;
                     *pos = body_start + need;
-                    if !from_data {
-                        self.line_spent = true;
-                    }
-                    let line: &'a [u8] = if from_data {
-                        let line = &data[start..start + offset];
-                        line.strip_suffix(b"\r").unwrap_or(line)
-                    } else {
-                        let line = &self.line[..];
-                        line.strip_suffix(b"\r").unwrap_or(line)
-                    };
+                    let line = self.completed_line(data, from_data.then_some(start..start + offset));
                     return Ok(Some(ClientOp::Pub(PubOp {
                         subject: &line[args.subject],
                         reply: args.reply.map(|r| &line[r]),
@@ -327,19 +318,23 @@ impl Parser {
                 self.read_payload(need, data, pos)
             }
             _ => {
-                if !from_data {
-                    self.line_spent = true;
-                }
-                let line: &'a [u8] = if from_data {
-                    let line = &data[start..start + offset];
-                    line.strip_suffix(b"\r").unwrap_or(line)
-                } else {
-                    let line = &self.line[..];
-                    line.strip_suffix(b"\r").unwrap_or(line)
-                };
+                let line = self.completed_line(data, from_data.then_some(start..start + offset));
                 finish_line(verb, line).map(Some)
             }
         }
+    }
+
+    /// The control line of the operation being returned, without its CR: in `data` at `in_data`
+    /// when it arrived whole, else in `line` (which is then cleared on the next call).
+    fn completed_line<'a>(&'a mut self, data: &'a Bytes, in_data: Option<Range<usize>>) -> &'a [u8] {
+        let line: &'a [u8] = match in_data {
+            Some(range) => &data[range],
+            None => {
+                self.line_spent = true;
+                &self.line[..]
+            }
+        };
+        line.strip_suffix(b"\r").unwrap_or(line)
     }
 
     /// Collects a payload that did not arrive with its control line.
