@@ -1,5 +1,9 @@
 //! `pubsub`: a small end-to-end load generator for any NATS server.
 //!
+//! Modes: `pubsub` (default; `--pubs N --subs M [--queue]`), `reqrep` (sequential requests to
+//! one responder, latency percentiles) and `idle` (`--conns N --hold S`: open N connections and
+//! hold them, for measuring the server's memory). Every run prints the load tool's own CPU time.
+//!
 //! One publisher connection sends `--msgs` messages of `--size` bytes on one subject; `--subs`
 //! subscriber connections (default 1) each receive all of them. With `--subs 0` it measures
 //! publishing alone: the clock stops when the server answers a PING sent after the last message,
@@ -13,14 +17,26 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 struct Args {
     url: String,
     msgs: u64,
     size: usize,
-    /// Subscribers (each receives every message).
+    /// Subscribers (each receives every message, or with `--queue` one of them does).
     subs: usize,
+    /// Publishers, each sending `msgs` messages.
+    pubs: usize,
+    /// Subscribers form one queue group.
+    queue: bool,
+    /// `pubsub` (default), `reqrep` or `idle`.
+    mode: String,
+    /// Connections for `idle`.
+    conns: usize,
+    /// Seconds `idle` holds its connections open.
+    hold: u64,
 }
 
 fn parse_args() -> Args {
@@ -29,6 +45,11 @@ fn parse_args() -> Args {
         msgs: 1_000_000,
         size: 16,
         subs: 1,
+        pubs: 1,
+        queue: false,
+        mode: "pubsub".to_string(),
+        conns: 10_000,
+        hold: 5,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -38,6 +59,11 @@ fn parse_args() -> Args {
             "--msgs" => args.msgs = value().parse().unwrap_or(args.msgs),
             "--size" => args.size = value().parse().unwrap_or(args.size),
             "--subs" => args.subs = value().parse().unwrap_or(args.subs),
+            "--pubs" => args.pubs = value().parse().unwrap_or(args.pubs),
+            "--queue" => args.queue = true,
+            "--mode" => args.mode = value(),
+            "--conns" => args.conns = value().parse().unwrap_or(args.conns),
+            "--hold" => args.hold = value().parse().unwrap_or(args.hold),
             // `cargo bench` passes --bench; ignore anything else.
             _ => {}
         }
@@ -67,15 +93,32 @@ fn connect(url: &str, extra: &str) -> std::io::Result<TcpStream> {
     Ok(stream)
 }
 
-/// Counts MSG deliveries until `expected` arrived; answers server PINGs.
-fn receive(mut stream: TcpStream, expected: u64) -> std::io::Result<Instant> {
+/// Counts MSG deliveries until `expected` arrived (or, with a shared `total`, until all
+/// receivers together got `expected`); answers server PINGs.
+fn receive(mut stream: TcpStream, expected: u64, total: Option<Arc<AtomicU64>>) -> std::io::Result<Instant> {
     let mut buf = vec![0u8; 1 << 20];
     let mut pending: Vec<u8> = Vec::with_capacity(1 << 21);
     let mut got = 0u64;
     let mut skip = 0usize;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    while got < expected {
-        let n = stream.read(&mut buf)?;
+    stream.set_read_timeout(Some(Duration::from_millis(200)))?;
+    let mut idle = Duration::ZERO;
+    let done = |got: u64| match &total {
+        Some(total) => total.load(Ordering::Relaxed) >= expected,
+        None => got >= expected,
+    };
+    while !done(got) {
+        let n = match stream.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                idle += Duration::from_millis(200);
+                if idle > Duration::from_secs(30) {
+                    return Err(std::io::Error::other(format!("no messages for 30 s after {got}")));
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        idle = Duration::ZERO;
         if n == 0 {
             return Err(std::io::Error::other(format!("server closed after {got} messages")));
         }
@@ -104,6 +147,9 @@ fn receive(mut stream: TcpStream, expected: u64) -> std::io::Result<Instant> {
                     .unwrap_or(0);
                 skip = size + 2;
                 got += 1;
+                if let Some(total) = &total {
+                    total.fetch_add(1, Ordering::Relaxed);
+                }
             } else if line.starts_with(b"PING") {
                 stream.write_all(b"PONG\r\n")?;
             }
@@ -133,36 +179,74 @@ fn wait_for_pong(stream: TcpStream) -> std::io::Result<Instant> {
     }
 }
 
-fn main() -> std::io::Result<()> {
-    let args = parse_args();
+/// This process's CPU time (user + system), from /proc.
+fn own_cpu() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // After the command name: state, ppid, pgrp, session, tty, tpgid, flags, minflt,
+            // cminflt, majflt, cmajflt, utime, stime.
+            let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+fn pubsub(args: &Args) -> std::io::Result<()> {
+    let sub_line = if args.queue {
+        "SUB bench workers 1\r\n"
+    } else {
+        "SUB bench 1\r\n"
+    };
     let subscribers: Vec<TcpStream> = (0..args.subs)
-        .map(|_| connect(&args.url, "SUB bench 1\r\n"))
+        .map(|_| connect(&args.url, sub_line))
         .collect::<Result<_, _>>()?;
-    let mut publisher = connect(&args.url, "")?;
+    let publishers: Vec<TcpStream> = (0..args.pubs)
+        .map(|_| connect(&args.url, ""))
+        .collect::<Result<_, _>>()?;
+    let total_messages = args.msgs * args.pubs as u64;
+    let shared = args.queue.then(|| Arc::new(AtomicU64::new(0)));
     let receivers: Vec<_> = subscribers
         .into_iter()
         .map(|s| {
-            let expected = args.msgs;
-            std::thread::spawn(move || receive(s, expected))
+            let shared = shared.clone();
+            std::thread::spawn(move || receive(s, total_messages, shared))
         })
         .collect();
     let mut one = format!("PUB bench {}\r\n", args.size).into_bytes();
     one.extend(std::iter::repeat_n(b'x', args.size));
     one.extend_from_slice(b"\r\n");
     let batch_msgs = (64 * 1024 / one.len()).max(1) as u64;
-    let batch: Vec<u8> = one.repeat(batch_msgs as usize);
+    let batch: Arc<Vec<u8>> = Arc::new(one.repeat(batch_msgs as usize));
     let start = Instant::now();
-    let mut sent = 0u64;
-    while sent < args.msgs {
-        let n = batch_msgs.min(args.msgs - sent);
-        publisher.write_all(&batch[..n as usize * one.len()])?;
-        sent += n;
-    }
-    let published = start.elapsed();
+    let senders: Vec<_> = publishers
+        .into_iter()
+        .map(|mut publisher| {
+            let (batch, one_len, msgs, wait) = (Arc::clone(&batch), one.len(), args.msgs, args.subs == 0);
+            std::thread::spawn(move || -> std::io::Result<Instant> {
+                let mut sent = 0u64;
+                while sent < msgs {
+                    let n = batch_msgs.min(msgs - sent);
+                    publisher.write_all(&batch[..n as usize * one_len])?;
+                    sent += n;
+                }
+                if wait {
+                    publisher.write_all(b"PING\r\n")?;
+                    return wait_for_pong(publisher);
+                }
+                Ok(Instant::now())
+            })
+        })
+        .collect();
     let mut last = start;
-    if args.subs == 0 {
-        publisher.write_all(b"PING\r\n")?;
-        last = wait_for_pong(publisher)?;
+    let mut published = start;
+    for sender in senders {
+        let done = sender
+            .join()
+            .map_err(|_| std::io::Error::other("publisher panicked"))??;
+        published = published.max(done);
+        last = last.max(done);
     }
     for receiver in receivers {
         let done = receiver
@@ -171,17 +255,115 @@ fn main() -> std::io::Result<()> {
         last = last.max(done);
     }
     let elapsed = last.duration_since(start).as_secs_f64();
-    let rate = args.msgs as f64 / elapsed;
-    // With subscribers: deliveries per second per subscriber; without: messages the server took.
+    // Every plain subscriber receives every message, so this is the rate per subscriber; for a
+    // queue group it is the group's, and with no subscribers what the server took.
+    let rate = total_messages as f64 / elapsed;
     println!(
-        "pubsub size={} msgs={} subs={}: {:.0} msgs/s, {:.1} MB/s, publisher wrote {:.0} msgs/s, {:.3} s",
+        "pubsub size={} msgs={} pubs={} subs={}{}: {:.0} msgs/s, {:.1} MB/s, publishers wrote {:.0} msgs/s, {:.3} s, load tool CPU {:.2} s",
         args.size,
         args.msgs,
+        args.pubs,
         args.subs,
+        if args.queue { " (queue group)" } else { "" },
         rate,
         rate * args.size as f64 / 1e6,
-        args.msgs as f64 / published.as_secs_f64(),
-        elapsed
+        total_messages as f64 / published.duration_since(start).as_secs_f64(),
+        elapsed,
+        own_cpu().as_secs_f64()
     );
     Ok(())
+}
+
+/// Sequential requests to a responder; prints latency percentiles.
+fn reqrep(args: &Args) -> std::io::Result<()> {
+    let responder = connect(&args.url, "SUB svc 1\r\n")?;
+    let size = args.size;
+    std::thread::spawn(move || -> std::io::Result<()> {
+        let mut reader = BufReader::new(responder.try_clone()?);
+        let mut writer = responder;
+        let mut line = String::new();
+        let reply_payload = vec![b'r'; size];
+        loop {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            match parts.as_slice() {
+                ["MSG", _, _, reply, len] => {
+                    let len: usize = len.parse().unwrap_or(0);
+                    let mut body = vec![0u8; len + 2];
+                    reader.read_exact(&mut body)?;
+                    let mut out = format!("PUB {reply} {size}\r\n").into_bytes();
+                    out.extend_from_slice(&reply_payload);
+                    out.extend_from_slice(b"\r\n");
+                    writer.write_all(&out)?;
+                }
+                ["PING"] => writer.write_all(b"PONG\r\n")?,
+                _ => {}
+            }
+        }
+    });
+    let requester = connect(&args.url, "SUB inbox.bench 1\r\n")?;
+    let mut reader = BufReader::new(requester.try_clone()?);
+    let mut writer = requester;
+    let mut request = format!("PUB svc inbox.bench {size}\r\n").into_bytes();
+    request.extend(std::iter::repeat_n(b'q', size));
+    request.extend_from_slice(b"\r\n");
+    let mut latencies = Vec::with_capacity(args.msgs as usize);
+    let mut line = String::new();
+    let start = Instant::now();
+    for _ in 0..args.msgs {
+        let sent = Instant::now();
+        writer.write_all(&request)?;
+        loop {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                return Err(std::io::Error::other("server closed"));
+            }
+            if line.starts_with("MSG") {
+                let len: usize = line.split_whitespace().last().and_then(|l| l.parse().ok()).unwrap_or(0);
+                let mut body = vec![0u8; len + 2];
+                reader.read_exact(&mut body)?;
+                break;
+            }
+            if line.starts_with("PING") {
+                writer.write_all(b"PONG\r\n")?;
+            }
+        }
+        latencies.push(sent.elapsed());
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1e6;
+    println!(
+        "reqrep size={size} requests={}: {:.0} req/s, p50 {:.1} us, p90 {:.1} us, p99 {:.1} us, p99.9 {:.1} us",
+        args.msgs,
+        args.msgs as f64 / elapsed,
+        pct(0.50),
+        pct(0.90),
+        pct(0.99),
+        pct(0.999)
+    );
+    Ok(())
+}
+
+/// Opens `conns` idle connections (each confirmed with PING/PONG) and holds them.
+fn idle(args: &Args) -> std::io::Result<()> {
+    let mut held = Vec::with_capacity(args.conns);
+    for _ in 0..args.conns {
+        held.push(connect(&args.url, "")?);
+    }
+    println!("idle: {} connections open; holding {} s", held.len(), args.hold);
+    std::thread::sleep(Duration::from_secs(args.hold));
+    Ok(())
+}
+
+fn main() -> std::io::Result<()> {
+    let args = parse_args();
+    match args.mode.as_str() {
+        "reqrep" => reqrep(&args),
+        "idle" => idle(&args),
+        _ => pubsub(&args),
+    }
 }

@@ -93,8 +93,9 @@ impl Verb {
 enum State {
     /// Expecting the first byte of an operation.
     Start,
-    /// Part of an operation name matched: `len` bytes of `candidates`.
-    Name { len: usize },
+    /// Part of an operation name matched: `len` bytes, which the verbs in the `candidates`
+    /// bitmask (indexes into `VERBS`) all start with.
+    Name { len: usize, candidates: u16 },
     /// The whole name matched; the next byte must be a space or tab.
     NeedSpace(Verb),
     /// Skipping blanks before the arguments.
@@ -120,8 +121,6 @@ struct PendingPub {
 pub struct Parser {
     limits: ParserLimits,
     state: StateBox,
-    /// The operation name seen so far (uppercased).
-    name: [u8; 8],
     /// A control line split across reads.
     line: Vec<u8>,
     /// Set when the last operation returned borrowed from `line`, so it is cleared next call.
@@ -215,36 +214,40 @@ impl Parser {
 
     /// Matches operation-name bytes; refuses a byte that no verb allows.
     fn read_name(&mut self, data: &Bytes, pos: &mut usize) -> Result<(), ParseError> {
-        let mut len = match self.state.0 {
-            State::Name { len } => len,
-            _ => 0,
+        // The verbs the bytes so far could still spell, one bit per entry of VERBS; each byte
+        // narrows them with plain byte compares (this runs for every operation).
+        let (mut len, mut candidates) = match self.state.0 {
+            State::Name { len, candidates } => (len, candidates),
+            _ => (0, (1u16 << VERBS.len()) - 1),
         };
         while *pos < data.len() {
             let byte = data[*pos].to_ascii_uppercase();
             *pos += 1;
-            if len >= self.name.len() {
-                return Err(ParseError::UnknownOperation);
-            }
-            self.name[len] = byte;
-            len += 1;
-            let prefix = &self.name[..len];
-            let mut candidate = false;
-            for (name, verb) in VERBS {
-                if name == prefix {
-                    self.state.0 = match verb.after_name() {
-                        AfterName::Space => State::NeedSpace(verb),
-                        AfterName::OptionalSpace => State::Blanks(verb),
-                        AfterName::Ignore => State::Ignore(verb),
-                    };
-                    return Ok(());
+            for (i, (name, _)) in VERBS.iter().enumerate() {
+                if candidates & (1 << i) != 0 && name.get(len) != Some(&byte) {
+                    candidates &= !(1 << i);
                 }
-                candidate |= name.starts_with(prefix);
             }
-            if !candidate {
+            len += 1;
+            if candidates == 0 {
                 return Err(ParseError::UnknownOperation);
+            }
+            // No verb is a prefix of another, so a candidate of this length is the verb.
+            if let Some((_, verb)) = VERBS
+                .iter()
+                .enumerate()
+                .find(|(i, (name, _))| candidates & (1 << i) != 0 && name.len() == len)
+                .map(|(_, v)| *v)
+            {
+                self.state.0 = match verb.after_name() {
+                    AfterName::Space => State::NeedSpace(verb),
+                    AfterName::OptionalSpace => State::Blanks(verb),
+                    AfterName::Ignore => State::Ignore(verb),
+                };
+                return Ok(());
             }
         }
-        self.state.0 = State::Name { len };
+        self.state.0 = State::Name { len, candidates };
         Ok(())
     }
 
