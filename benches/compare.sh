@@ -88,4 +88,13 @@ for name in natrix-tokio natrix-mio nats-server; do
     function median(a, k,   i, j, t) { for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t } return a[int((k + 1) / 2)] }
     END { printf "%s rate %s %s cpu_ms_per_million %s rss_kib %s\n", n, median(rate, NR), (extra[1] != "" ? "p99us " median(extra, NR) : ""), median(cpu, NR), median(rss, NR) }'
 done
+# Ratios against nats-server (rate: higher is better; CPU and memory: lower is better).
+awk -F' [|] ' '
+  { split($2, f, " "); name = $1; n[name]++; r[name, n[name]] = f[1];
+    c = $3; sub("cpu_ms_per_million=", "", c); cp[name, n[name]] = c; m = $4; sub("rss_kib=", "", m); mem[name, n[name]] = m }
+  function median(name, arr,   k, i, j, t, a) { k = n[name]; for (i = 1; i <= k; i++) a[i] = arr[name, i];
+    for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t } return a[int((k + 1) / 2)] }
+  END { for (s in n) if (s != "nats-server")
+    printf "%s / nats-server: rate %.2fx, cpu %.2fx, rss %.2fx\n", s, median(s, r) / median("nats-server", r),
+      median(s, cp) / median("nats-server", cp), median(s, mem) / median("nats-server", mem) }' "$results"
 rm -f "$results"
