@@ -111,6 +111,13 @@ fn main() -> ExitCode {
             &format!("Flag {flag} is not implemented by natrix yet and has no effect"),
         );
     }
+    let actions = match signals::install() {
+        Ok(actions) => actions,
+        Err(e) => {
+            logger::emit(Level::Fatal, &format!("Could not install signal handlers: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
     let Some(started) = start(config, &opts) else {
         return ExitCode::FAILURE;
     };
@@ -124,6 +131,7 @@ fn main() -> ExitCode {
     let control = Control {
         logger: Arc::clone(&logger),
         opts: opts.clone(),
+        actions,
     };
     let result = match runtime {
         Runtime::Tokio => run_tokio(listener, server, sink, control),
@@ -156,38 +164,47 @@ enum Runtime {
 struct Control {
     logger: Arc<Logger>,
     opts: cli::Options,
+    actions: std::sync::mpsc::Receiver<signals::Action>,
 }
 
 impl Control {
-    /// Starts the signal thread; `send` hands an input to the running core.
+    /// Acts on signals on a thread of its own; `send` hands an input to the running core.
     fn listen(self, send: impl Fn(Input) + Send + 'static) {
-        let hooked = signals::listen(move |action| match action {
-            signals::Action::Stop(name) => {
-                logger::emit(Level::Debug, &format!("Trapped {name:?} signal"));
-                logger::emit(Level::Info, "Initiating Shutdown...");
-                send(Input::Shutdown);
+        let Control { logger, opts, actions } = self;
+        let spawned = std::thread::Builder::new().name("operator".to_string()).spawn(move || {
+            for action in actions {
+                act(action, &logger, &opts, &send);
             }
-            signals::Action::LameDuck => send(Input::LameDuck),
-            signals::Action::ReopenLog => {
-                if let Err(e) = self.logger.reopen() {
-                    logger::emit(Level::Error, &format!("Error reopening log file: {e}"));
-                } else {
-                    logger::emit(Level::Info, "File log re-opened");
-                }
-            }
-            signals::Action::Reload => match config_file::load(&self.opts) {
-                Ok((config, _)) => {
-                    self.logger.set_levels(config.logtime, config.debug, config.trace);
-                    send(Input::Reload(Box::new(config)));
-                }
-                Err(e) => self
-                    .logger
-                    .log(Level::Error, &format!("Failed to reload server configuration: {e}")),
-            },
         });
-        if let Err(e) = hooked {
-            logger::emit(Level::Error, &format!("Could not install signal handlers: {e}"));
+        if let Err(e) = spawned {
+            logger::emit(Level::Error, &format!("Could not start the signal handler: {e}"));
         }
+    }
+}
+
+/// What a signal asks for.
+fn act(action: signals::Action, logger: &Logger, opts: &cli::Options, send: &impl Fn(Input)) {
+    match action {
+        signals::Action::Stop(name) => {
+            logger::emit(Level::Debug, &format!("Trapped {name:?} signal"));
+            logger::emit(Level::Info, "Initiating Shutdown...");
+            send(Input::Shutdown);
+        }
+        signals::Action::LameDuck => send(Input::LameDuck),
+        signals::Action::ReopenLog => {
+            if let Err(e) = logger.reopen() {
+                logger::emit(Level::Error, &format!("Error reopening log file: {e}"));
+            } else {
+                logger::emit(Level::Info, "File log re-opened");
+            }
+        }
+        signals::Action::Reload => match config_file::load(opts) {
+            Ok((config, _)) => {
+                logger.set_levels(config.logtime, config.debug, config.trace);
+                send(Input::Reload(Box::new(config)));
+            }
+            Err(e) => logger::emit(Level::Error, &format!("Failed to reload server configuration: {e}")),
+        },
     }
 }
 

@@ -2,6 +2,8 @@
 //! so neither runtime needs its own signal handling. `--signal` sends them to a running server.
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+use std::sync::mpsc;
+
 use signal_hook::iterator::Signals;
 
 /// What an operator asked for with a signal.
@@ -17,9 +19,12 @@ pub enum Action {
     ReopenLog,
 }
 
-/// Calls `on_action` for every signal that arrives, on a thread of its own.
-pub fn listen(mut on_action: impl FnMut(Action) + Send + 'static) -> std::io::Result<()> {
+/// Takes over SIGINT, SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 now, and returns the actions they
+/// ask for as they arrive. Installed before the server says it is ready, so a signal sent the
+/// moment it is ready is handled rather than killing the process.
+pub fn install() -> std::io::Result<mpsc::Receiver<Action>> {
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])?;
+    let (actions, received) = mpsc::channel();
     std::thread::Builder::new().name("signals".to_string()).spawn(move || {
         for signal in signals.forever() {
             let action = match signal {
@@ -29,10 +34,12 @@ pub fn listen(mut on_action: impl FnMut(Action) + Send + 'static) -> std::io::Re
                 SIGUSR1 => Action::ReopenLog,
                 _ => Action::LameDuck,
             };
-            on_action(action);
+            if actions.send(action).is_err() {
+                break;
+            }
         }
     })?;
-    Ok(())
+    Ok(received)
 }
 
 /// `--signal <command>[=<pid or pid file>]`: sends the command's signal to a running natrix.

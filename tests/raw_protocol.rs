@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{Natrix, Raw, RUNTIMES};
 
-const SHORT: Duration = Duration::from_millis(300);
+const SHORT: Duration = Duration::from_secs(1);
 
 #[test]
 fn info_is_sent_first() {
