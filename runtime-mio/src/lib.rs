@@ -77,6 +77,9 @@ pub struct EventLoop {
     readable: Vec<usize>,
     /// Core connections with bytes to take.
     dirty: Vec<ConnId>,
+    /// Connections the core closed that are still writing their last bytes, with the time
+    /// after which they are dropped anyway (a peer that stopped reading must not keep them).
+    closing: Vec<(usize, ConnId, std::time::Instant)>,
     accepting: bool,
     accept_again_at: Option<std::time::Instant>,
     /// The core asked to stop accepting for good (shutdown, lame duck mode).
@@ -108,6 +111,7 @@ impl EventLoop {
             tokens: Vec::new(),
             readable: Vec::new(),
             dirty: Vec::new(),
+            closing: Vec::new(),
             accepting: true,
             accept_again_at: None,
             listening: true,
@@ -195,16 +199,30 @@ impl EventLoop {
             .server
             .poll_timeout()
             .map(|at| Duration::from_nanos(at.as_nanos()).saturating_sub(now));
-        let retry = self
-            .accept_again_at
-            .map(|at| at.saturating_duration_since(std::time::Instant::now()));
-        match (timer, retry) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let wall = std::time::Instant::now();
+        let retry = self.accept_again_at.map(|at| at.saturating_duration_since(wall));
+        let give_up = self
+            .closing
+            .iter()
+            .map(|(_, _, at)| at.saturating_duration_since(wall))
+            .min();
+        [timer, retry, give_up].into_iter().flatten().min()
     }
 
     fn run_timers(&mut self) {
+        let wall = std::time::Instant::now();
+        let expired: Vec<(usize, ConnId)> = self
+            .closing
+            .iter()
+            .filter(|(_, _, at)| *at <= wall)
+            .map(|(key, id, _)| (*key, *id))
+            .collect();
+        self.closing.retain(|(_, _, at)| *at > wall);
+        for (key, id) in expired {
+            if self.conns.get(key).is_some_and(|c| c.id == id) {
+                self.remove(key);
+            }
+        }
         if let Some(at) = self.accept_again_at {
             if std::time::Instant::now() >= at {
                 self.accept_again_at = None;
@@ -452,6 +470,9 @@ impl EventLoop {
                     conn.closing = true;
                     conn.queue(flush);
                 }
+                let give_up = std::time::Instant::now() + self.server.config().write_deadline;
+                // Entries for connections that finish normally expire harmlessly.
+                self.closing.push((key, id, give_up));
                 self.write(key);
             }
         }
