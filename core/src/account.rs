@@ -1,13 +1,21 @@
 //! Accounts: isolated subject spaces. Every connection belongs to one; until multi-tenancy is
 //! configured, that is the global account `$G`.
 
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
 use slab::Slab;
 
+use crate::auth::settings::ResponseType;
 use crate::conn::ConnId;
 use crate::sublist::Sublist;
+use crate::time::Instant;
 
 /// The account every connection joins when no other is configured.
 pub const GLOBAL_ACCOUNT: &str = "$G";
+
+/// The system account's default name.
+pub const SYSTEM_ACCOUNT: &str = "$SYS";
 
 /// Index of an account in the server's account table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,6 +40,57 @@ pub struct Subscription {
     pub max: Option<u64>,
     /// Messages delivered so far.
     pub delivered: u64,
+    /// Set for the server's own subscriptions that carry a stream export into an importing
+    /// account; `conn` is then [`IMPORT_CONN`].
+    pub forward: Option<Box<StreamForward>>,
+}
+
+/// The connection id of subscriptions the server holds itself (stream imports).
+pub const IMPORT_CONN: ConnId = ConnId {
+    index: u32::MAX - 1,
+    generation: 0,
+};
+
+/// Where a stream import delivers what its exporter publishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamForward {
+    /// The importing account.
+    pub to: AccountId,
+    /// The exported subject (the subscription's subject).
+    pub from_subject: Box<[u8]>,
+    /// The subject as the importer sees it, wildcards in the same places.
+    pub to_subject: Box<[u8]>,
+}
+
+/// A service this account imports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceImport {
+    /// The exporting account.
+    pub from: AccountId,
+    /// The subject requests are published to in this account.
+    pub local_subject: Box<[u8]>,
+    /// The subject they are delivered to in the exporter.
+    pub export_subject: Box<[u8]>,
+    /// How many responses to route back per request.
+    pub response_type: ResponseType,
+    /// How long a request's reply mapping lives.
+    pub threshold: Duration,
+}
+
+/// A reply subject the server made up for a request it forwarded into this account, mapped
+/// back to the requester's own reply subject in the importing account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseRoute {
+    /// The requester's account.
+    pub to: AccountId,
+    /// The requester's reply subject.
+    pub reply: Box<[u8]>,
+    /// Whether the mapping ends with the first response.
+    pub singleton: bool,
+    /// When the mapping is forgotten.
+    pub expires: Instant,
+    /// How long it lives after each response (stream and chunked responses).
+    pub threshold: Duration,
 }
 
 /// An account: its name, its subscriptions and their index.
@@ -42,6 +101,16 @@ pub struct Account {
     pub subs: Slab<Subscription>,
     /// The index from subjects to subscription keys.
     pub sublist: Sublist<SubKey>,
+    /// Services imported into this account, by local subject.
+    pub service_imports: Vec<ServiceImport>,
+    /// Index over `service_imports`' local subjects.
+    pub service_index: Sublist<u32>,
+    /// Reply subjects of requests forwarded into this account, by made-up subject.
+    pub responses: HashMap<Box<[u8]>, ResponseRoute>,
+    /// Response routes in the order they were made, for expiring them.
+    pub response_order: VecDeque<(Instant, Box<[u8]>)>,
+    /// The prefix of this account's made-up reply subjects (`_R_.<prefix>.`).
+    pub reply_prefix: Box<[u8]>,
 }
 
 impl Account {
@@ -51,6 +120,11 @@ impl Account {
             name: name.into(),
             subs: Slab::new(),
             sublist: Sublist::new(),
+            service_imports: Vec::new(),
+            service_index: Sublist::new(),
+            responses: HashMap::new(),
+            response_order: VecDeque::new(),
+            reply_prefix: Box::default(),
         }
     }
 
@@ -61,6 +135,20 @@ impl Account {
         self.sublist.insert(&sub.subject, sub.queue.as_deref(), key)?;
         entry.insert(sub);
         Ok(key)
+    }
+
+    /// Forgets response routes that have expired by `now`.
+    pub fn expire_responses(&mut self, now: Instant) {
+        while let Some((at, _)) = self.response_order.front() {
+            if *at > now {
+                break;
+            }
+            if let Some((at, key)) = self.response_order.pop_front() {
+                if self.responses.get(&key).is_some_and(|r| r.expires == at) {
+                    self.responses.remove(&key);
+                }
+            }
+        }
     }
 
     /// Removes a subscription from the table and the index.

@@ -34,6 +34,62 @@ pub(crate) fn quoted(bytes: &[u8]) -> String {
     out
 }
 
+/// A CONNECT's JSON with the values of its secrets replaced by `[REDACTED]`, as nats-server
+/// traces it (`removeSecretsFromTrace`).
+pub(crate) fn redact_secrets(json: &str) -> String {
+    let mut out = json.to_string();
+    for key in ["pass", "auth_token", "sig", "nkey"] {
+        let needle = format!("\"{key}\"");
+        let mut from = 0;
+        while let Some(found) = out[from..].find(&needle) {
+            let key_end = from + found + needle.len();
+            let rest = &out[key_end..];
+            let Some(colon) = rest
+                .find(|c: char| !c.is_whitespace())
+                .filter(|&i| rest[i..].starts_with(':'))
+            else {
+                from = key_end;
+                continue;
+            };
+            let after = key_end + colon + 1;
+            let value_start = after + out[after..].find(|c: char| !c.is_whitespace()).unwrap_or(0);
+            if !out[value_start..].starts_with('"') {
+                from = value_start;
+                continue;
+            }
+            // Find the closing quote, skipping escapes (the text is the peer's: any bytes).
+            let mut escaped = false;
+            let mut end = out.len();
+            for (i, c) in out[value_start + 1..].char_indices() {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    '"' => {
+                        end = value_start + 1 + i;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            out.replace_range(value_start + 1..end, "[REDACTED]");
+            from = (value_start + 12).min(out.len());
+        }
+    }
+    out
+}
+
+/// The `-ERR` text for a refused subscription.
+pub(crate) fn subscribe_violation_text(subject: &[u8], queue: Option<&[u8]>) -> String {
+    match queue {
+        Some(queue) => format!(
+            "Permissions Violation for Subscription to {} using queue {}",
+            quoted(subject),
+            quoted(queue)
+        ),
+        None => format!("Permissions Violation for Subscription to {}", quoted(subject)),
+    }
+}
+
 impl Server {
     /// Acts on one operation. Returns new parser limits when the operation changed them.
     pub(crate) fn process_op(&mut self, id: ConnId, op: ClientOp<'_>) -> Option<ParserLimits> {
@@ -47,6 +103,14 @@ impl Server {
             if let Some(conn) = self.conn_mut(id) {
                 conn.last_in = now;
             }
+        }
+        // Until a client authenticates, only CONNECT is accepted (or the first operation makes
+        // it the no_auth_user).
+        if !matches!(op, ClientOp::Connect(_))
+            && self.conn(id).is_some_and(|c| !c.authenticated)
+            && !self.authenticate_implicitly(id)
+        {
+            return None;
         }
         match op {
             ClientOp::Pub(publish) => {
@@ -107,7 +171,7 @@ impl Server {
 
     fn on_connect(&mut self, id: ConnId, json: &[u8]) -> Option<ParserLimits> {
         if self.config.trace {
-            let shown = String::from_utf8_lossy(json).into_owned();
+            let shown = redact_secrets(&String::from_utf8_lossy(json));
             self.trace(id, || format!("<<- [CONNECT {shown}]"));
         }
         let conn = self.conn_mut(id)?;
@@ -140,6 +204,9 @@ impl Server {
         if opts.no_responders && !opts.headers {
             self.send_err(id, ERR_NO_RESPONDERS_REQUIRES_HEADERS);
             self.close(id, CloseReason::NoRespondersRequiresHeaders, true);
+            return None;
+        }
+        if !self.authenticate(id) {
             return None;
         }
         self.reset_first_ping(id);
@@ -201,6 +268,26 @@ impl Server {
             self.send_err(id, &text);
             return;
         }
+        if let Some(conn) = self.conn_mut(id) {
+            if let Some(perms) = conn.perms.as_mut() {
+                if !perms.may_subscribe(subject, queue) {
+                    let text = subscribe_violation_text(subject, queue);
+                    let sid = String::from_utf8_lossy(sid);
+                    let log = match queue {
+                        Some(q) => format!(
+                            "Subscription Violation - Subject {}, Queue: {}, SID {sid}",
+                            quoted(subject),
+                            quoted(q)
+                        ),
+                        None => format!("Subscription Violation - Subject {}, SID {sid}", quoted(subject)),
+                    };
+                    self.send_err(id, &text);
+                    self.log_conn(Level::Error, id, log);
+                    return;
+                }
+            }
+        }
+        let Some(conn) = self.conn(id) else { return };
         if conn.subs.contains_key(sid) {
             // nats-server keeps the first subscription with a sid and ignores the rest.
             if verbose {
@@ -216,6 +303,7 @@ impl Server {
             queue: queue.map(Into::into),
             max: None,
             delivered: 0,
+            forward: None,
         };
         match self.accounts[account.0 as usize].subscribe(sub) {
             Ok(key) => {
@@ -261,5 +349,22 @@ impl Server {
         if verbose {
             self.send_ok(id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_secrets;
+
+    #[test]
+    fn secrets_are_redacted_from_traces() {
+        assert_eq!(
+            redact_secrets(r#"{"user":"a","pass":"p\"w","auth_token": "t","verbose":false}"#),
+            r#"{"user":"a","pass":"[REDACTED]","auth_token": "[REDACTED]","verbose":false}"#
+        );
+        assert_eq!(redact_secrets(r#"{"pass":1}"#), r#"{"pass":1}"#);
+        assert_eq!(redact_secrets(r#"{"pass":"unterminated"#), r#"{"pass":"[REDACTED]"#);
+        assert_eq!(redact_secrets("{\"pass\":\"\\é\"}"), r#"{"pass":"[REDACTED]"}"#);
+        assert_eq!(redact_secrets(r#""pass""#), r#""pass""#);
     }
 }

@@ -5,6 +5,8 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use crate::account::{AccountId, SubKey};
+use crate::auth::permissions::ClientPermissions;
+use crate::auth::{CertIdentity, Identity};
 use crate::outbound::Outbound;
 use crate::proto::{ConnectOptions, Parser};
 use crate::time::Instant;
@@ -57,6 +59,10 @@ pub enum CloseReason {
     NoRespondersRequiresHeaders,
     /// The client failed authentication.
     AuthenticationViolation,
+    /// The client did not authenticate within the auth timeout.
+    AuthenticationTimeout,
+    /// The TLS handshake failed or timed out.
+    TlsHandshakeError,
     /// The server is shutting down.
     ServerShutdown,
 }
@@ -79,6 +85,8 @@ impl CloseReason {
             CloseReason::BadClientProtocolVersion => "Bad Client Protocol Version",
             CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
             CloseReason::AuthenticationViolation => "Authentication Failure",
+            CloseReason::AuthenticationTimeout => "Authentication Timeout",
+            CloseReason::TlsHandshakeError => "TLS Handshake Failure",
             CloseReason::ServerShutdown => "Server Shutdown",
         }
     }
@@ -130,6 +138,20 @@ pub(crate) struct Conn {
     pub stalled_producers: Vec<ConnId>,
     /// While this connection's reading is paused: when the pause ends at the latest.
     pub paused_until: Option<Instant>,
+    /// The client has authenticated (or no authentication is required).
+    pub authenticated: bool,
+    /// Who the client authenticated as.
+    pub identity: Identity,
+    /// What the client may publish and subscribe to, when restricted.
+    pub perms: Option<Box<ClientPermissions>>,
+    /// The challenge INFO sent, when nkey users are configured.
+    pub nonce: Option<String>,
+    /// When the client must have authenticated by.
+    pub auth_deadline: Option<Instant>,
+    /// The client's verified TLS certificate, once the handshake is done.
+    pub cert: Option<CertIdentity>,
+    /// The TLS handshake must complete by then (TLS connections only).
+    pub tls_deadline: Option<Instant>,
 }
 
 impl Conn {

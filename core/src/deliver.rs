@@ -6,9 +6,10 @@
 
 use bytes::Bytes;
 
-use crate::account::SubKey;
+use crate::account::{AccountId, StreamForward, SubKey};
 use crate::client::quoted;
 use crate::conn::{CloseReason, ConnId};
+use crate::imports::{map_subject, MAX_HOPS};
 use crate::proto::encode;
 use crate::proto::error::ERR_INVALID_PUBLISH_SUBJECT;
 use crate::proto::PubOp;
@@ -19,6 +20,10 @@ use crate::subject;
 struct Message<'a> {
     from: ConnId,
     echo: bool,
+    /// Account boundaries crossed so far (imports).
+    hops: u8,
+    /// The message came in through a service import: stream imports do not carry it on.
+    from_service: bool,
     subject: &'a [u8],
     reply: Option<&'a [u8]>,
     header_len: Option<usize>,
@@ -61,6 +66,16 @@ impl Server {
             // nats-server complains but still delivers the message.
             self.send_err(id, ERR_INVALID_PUBLISH_SUBJECT);
         }
+        if let Some(conn) = self.conns.get_mut(id.index as usize).filter(|c| c.id == id) {
+            if let Some(perms) = conn.perms.as_mut() {
+                if !perms.may_publish(publish.subject, self.now) {
+                    let subject = quoted(publish.subject);
+                    self.send_err(id, &format!("Permissions Violation for Publish to {subject}"));
+                    self.log_conn(Level::Error, id, format!("Publish Violation - Subject {subject}"));
+                    return;
+                }
+            }
+        }
         // Subjects the server reserves for routing replies across clusters and services.
         if has_reserved_prefix(publish.subject, &[b"_GR_."]) {
             let subject = quoted(publish.subject);
@@ -83,16 +98,30 @@ impl Server {
         let message = Message {
             from: id,
             echo,
+            hops: 0,
+            from_service: false,
             subject: publish.subject,
             reply: publish.reply,
             // A zero-length header block is no header block: nats-server sends plain MSG.
             header_len: publish.header_len.filter(|&h| h > 0),
             framed: &publish.message,
         };
-        let result = self.accounts[account.0 as usize].sublist.matches(publish.subject);
+        let mut delivered = self.route(account, &message);
+        delivered |= self.cross_accounts(account, &message);
+        if !delivered && no_responders {
+            if let Some(reply) = publish.reply {
+                self.no_responders(id, account.0 as usize, publish.subject, reply);
+            }
+        }
+    }
+
+    /// Delivers `message` to the subscribers of `account`: every plain subscription and one
+    /// member of each queue group. True if anyone took it.
+    fn route(&mut self, account: AccountId, message: &Message<'_>) -> bool {
+        let result = self.accounts[account.0 as usize].sublist.matches(message.subject);
         let mut delivered = false;
         for &key in &result.plain {
-            delivered |= self.deliver(account.0 as usize, key, &message);
+            delivered |= self.deliver(account.0 as usize, key, message);
         }
         for group in &result.queues {
             let members = &group.members;
@@ -103,17 +132,70 @@ impl Server {
             };
             for i in 0..members.len() {
                 let key = members[(start + i) % members.len()];
-                if self.deliver(account.0 as usize, key, &message) {
+                if self.deliver(account.0 as usize, key, message) {
                     delivered = true;
                     break;
                 }
             }
         }
-        if !delivered && no_responders {
-            if let Some(reply) = publish.reply {
-                self.no_responders(id, account.0 as usize, publish.subject, reply);
-            }
+        delivered
+    }
+
+    /// Carries `message` across a service import of `account`, or back as the response to a
+    /// request that came in through one. True if it crossed.
+    fn cross_accounts(&mut self, account: AccountId, message: &Message<'_>) -> bool {
+        if message.hops >= MAX_HOPS {
+            return false;
         }
+        if let Some(import) = self.service_import_for(account, message.subject) {
+            let subject = map_subject(message.subject, &import.local_subject, &import.export_subject);
+            let reply = message.reply.map(|r| self.new_response_route(account, &import, r));
+            let (framed, header_len) = with_request_info(message, &self.accounts[account.0 as usize].name);
+            let forwarded = Message {
+                subject: &subject,
+                reply: reply.as_deref(),
+                hops: message.hops + 1,
+                from_service: true,
+                header_len: Some(header_len),
+                framed: &framed,
+                ..*message
+            };
+            if !self.route(import.from, &forwarded) {
+                if let Some(reply) = &reply {
+                    self.drop_response_route(import.from, reply);
+                }
+            }
+            // The import itself counts as a delivery, so a requester never gets a 503 through
+            // one (nats-server's behaviour).
+            return true;
+        }
+        if let Some(route) = self.response_route(account, message.subject) {
+            let forwarded = Message {
+                subject: &route.reply,
+                reply: None,
+                hops: message.hops + 1,
+                ..*message
+            };
+            let delivered = self.route(route.to, &forwarded) | self.cross_accounts(route.to, &forwarded);
+            let end_marker = message.header_len.is_none() && message.framed.len() == 2;
+            self.finish_response(account, message.subject, delivered, end_marker);
+            return delivered;
+        }
+        false
+    }
+
+    /// Delivers a stream import's message in the importing account.
+    fn forward_stream(&mut self, forward: &StreamForward, message: &Message<'_>) -> bool {
+        if message.hops >= MAX_HOPS {
+            return false;
+        }
+        let subject = map_subject(message.subject, &forward.from_subject, &forward.to_subject);
+        let forwarded = Message {
+            subject: &subject,
+            hops: message.hops + 1,
+            ..*message
+        };
+        self.route(forward.to, &forwarded)
     }
 
     /// Delivers to one subscription; false if it could not take the message (its own
@@ -123,6 +205,13 @@ impl Server {
         let Some(sub) = acc.subs.get_mut(key.0 as usize) else {
             return false;
         };
+        if let Some(forward) = &sub.forward {
+            if message.from_service {
+                return false;
+            }
+            let forward = forward.clone();
+            return self.forward_stream(&forward, message);
+        }
         if sub.conn == message.from && !message.echo {
             return false;
         }
@@ -135,6 +224,17 @@ impl Server {
         let Some(conn) = self.conns.get_mut(conn_id.index as usize).filter(|c| c.id == conn_id) else {
             return false;
         };
+        if let Some(perms) = conn.perms.as_mut() {
+            if perms.filter_deliveries && !perms.may_receive(message.subject) {
+                if let Some(sub) = acc.subs.get_mut(key.0 as usize) {
+                    sub.delivered -= 1;
+                }
+                return false;
+            }
+            if let Some(reply) = message.reply.filter(|_| perms.tracks_replies()) {
+                perms.record_reply(reply, self.now);
+            }
+        }
         let sub = &acc.subs[key.0 as usize];
         // A subscriber that did not announce headers gets the payload alone.
         let (header_len, body) = match message.header_len {
@@ -205,4 +305,34 @@ impl Server {
         conn.out.commit(written);
         self.signal_write(id);
     }
+}
+
+/// The message with nats-server's `Nats-Request-Info` header naming the requesting account,
+/// which every request crossing a service import carries (replacing one the client set), and
+/// the new header block's length.
+fn with_request_info(message: &Message<'_>, account: &str) -> (Bytes, usize) {
+    let account = serde_json::to_string(account).unwrap_or_default();
+    let mut out = bytes::BytesMut::with_capacity(message.framed.len() + account.len() + 48);
+    let payload_start = match message.header_len {
+        Some(h) => {
+            // The block ends with an empty line; keep every other line but an old info header.
+            let block = &message.framed[..h.saturating_sub(2)];
+            for line in block.split_inclusive(|&b| b == b'\n') {
+                if !line.starts_with(b"Nats-Request-Info:") {
+                    out.extend_from_slice(line);
+                }
+            }
+            h
+        }
+        None => {
+            out.extend_from_slice(b"NATS/1.0\r\n");
+            0
+        }
+    };
+    out.extend_from_slice(b"Nats-Request-Info: {\"acc\":");
+    out.extend_from_slice(account.as_bytes());
+    out.extend_from_slice(b"}\r\n\r\n");
+    let header_len = out.len();
+    out.extend_from_slice(&message.framed[payload_start..]);
+    (out.freeze(), header_len)
 }

@@ -30,15 +30,18 @@
 #![warn(missing_docs)]
 
 pub mod account;
+pub mod auth;
 mod client;
 pub mod config;
 pub mod conn;
 mod deliver;
+mod imports;
 mod operator;
 pub mod outbound;
 pub mod proto;
 pub mod read_size;
 pub mod rng;
+mod security;
 pub mod server;
 mod stall;
 pub mod subject;

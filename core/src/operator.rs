@@ -49,7 +49,16 @@ impl Server {
         next.toolchain = current.toolchain.clone();
         next.runtime = current.runtime.clone();
         let payload_changed = next.max_payload != current.max_payload;
+        let security_changed = next.authorization != current.authorization
+            || next.accounts != current.accounts
+            || next.no_auth_user != current.no_auth_user
+            || next.system_account != current.system_account
+            || next.no_system_account != current.no_system_account;
         self.config = next;
+        if security_changed {
+            self.configure_security();
+            self.recheck_clients();
+        }
         let limits = ParserLimits {
             max_control_line: self.config.max_control_line,
             max_payload: self.config.max_payload,
@@ -62,8 +71,8 @@ impl Server {
             conn.parser.set_limits(ParserLimits { headers, ..limits });
             // Clients learn the new limit from an INFO, as nats-server tells them.
             if payload_changed && conn.opts.protocol >= 1 {
-                let (cid, peer) = (conn.cid, conn.peer);
-                let info = self.client_info(cid, peer);
+                let (cid, peer, nonce) = (conn.cid, conn.peer, conn.nonce.clone());
+                let info = self.client_info(cid, peer, nonce.as_deref());
                 self.send(id, &info);
             }
         }
@@ -99,8 +108,8 @@ impl Server {
         for id in ids {
             let Some(conn) = self.conn(id) else { continue };
             if conn.opts.protocol >= 1 {
-                let (cid, peer) = (conn.cid, conn.peer);
-                let info = self.client_info(cid, peer);
+                let (cid, peer, nonce) = (conn.cid, conn.peer, conn.nonce.clone());
+                let info = self.client_info(cid, peer, nonce.as_deref());
                 self.send(id, &info);
             }
         }

@@ -53,6 +53,21 @@ pub enum Input {
     /// Enter lame duck mode: stop accepting, tell clients (INFO `ldm: true`), close them spread
     /// over `lame_duck_duration` after `lame_duck_grace_period`, then [`Output::Exit`].
     LameDuck,
+    /// The TLS handshake with a client completed; from now on the runtime encrypts and
+    /// decrypts its bytes.
+    TlsEstablished {
+        /// The connection.
+        conn: ConnId,
+        /// The client's verified certificate, if it presented one.
+        cert: Option<crate::auth::CertIdentity>,
+    },
+    /// The TLS handshake with a client failed; the core logs why and closes it.
+    TlsFailed {
+        /// The connection.
+        conn: ConnId,
+        /// What the TLS library said.
+        error: String,
+    },
 }
 
 /// Log severity, as nats-server labels its lines.
@@ -147,6 +162,8 @@ pub(crate) enum TimerKind {
     StallEnd,
     /// A server-wide timer: the connection id in its entry is [`SERVER_TIMER`].
     LameDuck,
+    AuthTimeout,
+    TlsTimeout,
 }
 
 /// The connection id carried by server-wide timer entries.
@@ -178,6 +195,10 @@ pub struct Server {
     pub(crate) stats: Stats,
     /// Set while handling a read when a delivery found its subscriber far behind.
     pub(crate) stall_requested: bool,
+    /// Compiled authentication settings.
+    pub(crate) auth: crate::auth::Auth,
+    /// The system account, unless disabled.
+    pub(crate) system_account: Option<AccountId>,
 }
 
 impl Server {
@@ -185,7 +206,7 @@ impl Server {
     pub fn new(config: Config) -> Self {
         let mut rng = Rng::new(config.seed);
         let server_id = new_server_id(&mut rng);
-        Server {
+        let mut server = Server {
             config,
             rng,
             server_id,
@@ -202,7 +223,17 @@ impl Server {
             lame_duck_interval: std::time::Duration::ZERO,
             stats: Stats::default(),
             stall_requested: false,
-        }
+            auth: crate::auth::Auth::default(),
+            system_account: None,
+        };
+        server.configure_security();
+        server
+    }
+
+    /// The account a connection belongs to, by name (monitoring and tests).
+    pub fn account_of(&self, conn: ConnId) -> Option<&str> {
+        let account = self.conn(conn)?.account;
+        Some(&self.accounts[account.0 as usize].name)
     }
 
     /// The server's id, as INFO and monitoring show it.
@@ -276,11 +307,20 @@ impl Server {
             outbound: Counters::default(),
             stalled_producers: Vec::new(),
             paused_until: None,
+            authenticated: true,
+            identity: crate::auth::Identity::Anonymous,
+            perms: None,
+            nonce: None,
+            auth_deadline: None,
+            cert: None,
+            tls_deadline: None,
         });
         self.stats.total_connections += 1;
         self.timers.push(Reverse((first_ping, TimerKind::Ping, id)));
         self.debug(id, || "Client connection created".to_string());
-        let info = self.client_info(cid, peer);
+        self.start_security(id);
+        let nonce = self.conn(id).and_then(|c| c.nonce.clone());
+        let info = self.client_info(cid, peer, nonce.as_deref());
         if let Some(conn) = self.conn_mut(id) {
             conn.out.push_slice(&info);
         }
@@ -310,6 +350,8 @@ impl Server {
             Input::Shutdown => self.shutdown(),
             Input::Reload(config) => self.reload(*config),
             Input::LameDuck => self.enter_lame_duck(),
+            Input::TlsEstablished { conn, cert } => self.on_tls_established(conn, cert),
+            Input::TlsFailed { conn, error } => self.on_tls_failed(conn, &error),
         }
     }
 
@@ -355,6 +397,10 @@ impl Server {
                 TimerKind::Ping if conn.ping_at == at => self.ping_timer(id),
                 TimerKind::WriteCheck if conn.write_check_at == Some(at) => self.write_check(id),
                 TimerKind::StallEnd if conn.paused_until == Some(at) => self.resume_reading(id),
+                TimerKind::AuthTimeout if conn.auth_deadline == Some(at) && !conn.authenticated => {
+                    self.auth_timeout(id)
+                }
+                TimerKind::TlsTimeout if conn.tls_deadline == Some(at) => self.tls_timeout(id),
                 _ => {}
             }
         }
@@ -559,7 +605,8 @@ impl Server {
     }
 
     /// The INFO line for a client.
-    pub(crate) fn client_info(&self, cid: u64, peer: SocketAddr) -> Vec<u8> {
+    pub(crate) fn client_info(&self, cid: u64, peer: SocketAddr, nonce: Option<&str>) -> Vec<u8> {
+        let tls = self.config.tls.as_ref();
         let info = Info {
             server_id: self.server_id.clone(),
             server_name: self.server_name().to_string(),
@@ -569,9 +616,13 @@ impl Server {
             host: self.config.host.clone(),
             port: self.config.port,
             headers: true,
+            auth_required: self.auth.advertises_auth(),
+            tls_required: tls.is_some(),
+            tls_verify: tls.is_some_and(|t| t.verifies_clients()),
             max_payload: self.config.max_payload,
             client_id: cid,
             client_ip: peer.ip().to_string(),
+            nonce: nonce.unwrap_or_default().to_string(),
             ldm: self.lame_duck_at.is_some(),
             ..Info::default()
         };

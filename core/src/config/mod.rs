@@ -4,6 +4,8 @@
 pub mod duration;
 pub mod format;
 pub mod options;
+pub mod security;
+pub mod tls;
 
 use std::time::Duration;
 
@@ -60,6 +62,18 @@ pub struct Config {
     pub ports_file_dir: Option<String>,
     /// The event loop to run on (`runtime`, a Natrix key): "tokio" or "mio".
     pub runtime: Option<String>,
+    /// Who may connect (`authorization`, and the users of every account).
+    pub authorization: crate::auth::settings::Authorization,
+    /// Accounts besides `$G` (`accounts`), with their exports and imports.
+    pub accounts: Vec<crate::auth::settings::AccountSpec>,
+    /// The user a client without credentials becomes (`no_auth_user`).
+    pub no_auth_user: Option<String>,
+    /// The system account's name (`system_account`); `$SYS` when unset.
+    pub system_account: Option<String>,
+    /// Run without a system account (`no_system_account`).
+    pub no_system_account: bool,
+    /// Client TLS (`tls`).
+    pub tls: Option<tls::TlsSettings>,
 }
 
 impl Default for Config {
@@ -88,6 +102,12 @@ impl Default for Config {
             pid_file: None,
             ports_file_dir: None,
             runtime: None,
+            authorization: Default::default(),
+            accounts: Vec::new(),
+            no_auth_user: None,
+            system_account: None,
+            no_system_account: false,
+            tls: None,
         }
     }
 }

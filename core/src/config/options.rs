@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::duration;
 use super::format::{ConfError, Located, Location, Map, Value};
-use super::Config;
+use super::{security, Config};
 
 /// Top-level keys nats-server accepts that Natrix does not implement yet (nats-server's
 /// `processConfigFileLine`, server/opts.go).
@@ -23,9 +23,7 @@ pub const NOT_YET_IMPLEMENTED: &[&str] = &[
     "maps",
     "disable_sublist_cache",
     "no_sublist_cache",
-    "accounts",
     "default_sentinel",
-    "authorization",
     "http",
     "https",
     "http_port",
@@ -51,7 +49,6 @@ pub const NOT_YET_IMPLEMENTED: &[&str] = &[
     "max_traced_msg_len",
     "max_sub_tokens",
     "max_subscription_tokens",
-    "tls",
     "ocsp",
     "write_timeout",
     "operator",
@@ -66,12 +63,6 @@ pub const NOT_YET_IMPLEMENTED: &[&str] = &[
     "resolver_tls",
     "resolver_preload",
     "resolver_pinned_accounts",
-    "no_auth_user",
-    "system_account",
-    "system",
-    "no_system_account",
-    "no_system",
-    "no_sys_acc",
     "no_header_support",
     "trusted",
     "trusted_keys",
@@ -104,11 +95,53 @@ pub fn apply(map: &Map, config: &mut Config) -> Result<Applied, Vec<ConfError>> 
     let mut errors = Vec::new();
     for (key, key_at, value) in &map.entries {
         let lower = key.to_ascii_lowercase();
+        let located = |mut errs: Vec<ConfError>| {
+            for e in &mut errs {
+                e.at.get_or_insert_with(|| key_at.clone());
+            }
+            errs
+        };
+        match lower.as_str() {
+            "authorization" => {
+                if let Err(e) = security::parse_authorization(value, &mut config.authorization) {
+                    errors.extend(located(e));
+                }
+                continue;
+            }
+            "accounts" => {
+                match security::parse_accounts(value, &mut config.authorization) {
+                    Ok(specs) => config.accounts = specs,
+                    Err(e) => errors.extend(located(e)),
+                }
+                continue;
+            }
+            "tls" => {
+                match super::tls::parse(value) {
+                    Ok((settings, unimplemented)) => {
+                        config.tls = Some(settings);
+                        for name in unimplemented {
+                            applied.not_implemented.push((format!("tls.{name}"), key_at.clone()));
+                        }
+                    }
+                    Err(e) => errors.extend(located(vec![e])),
+                }
+                continue;
+            }
+            _ => {}
+        }
         if let Err(mut e) = apply_key(&lower, key, key_at, value, config, &mut applied, map) {
             // nats-server locates every option error at its key.
             e.at.get_or_insert_with(|| key_at.clone());
             errors.push(e);
         }
+    }
+    let accounts_at = map
+        .entries
+        .iter()
+        .find(|(k, _, _)| k.eq_ignore_ascii_case("accounts"))
+        .map(|(_, at, _)| at);
+    if errors.is_empty() {
+        errors.extend(security::validate(config, accounts_at));
     }
     if config.max_payload > config.max_pending {
         errors.push(ConfError {
@@ -287,6 +320,9 @@ fn apply_key(
         }
         "lame_duck_grace_period" => config.lame_duck_grace_period = strict_duration(key, value)?,
         "no_fast_producer_stall" => config.no_fast_producer_stall = boolean(key, value)?,
+        "no_auth_user" => config.no_auth_user = Some(string(key, value)?),
+        "system_account" | "system" => config.system_account = Some(string(key, value)?),
+        "no_system_account" | "no_system" | "no_sys_acc" => config.no_system_account = boolean(key, value)?,
         "runtime" => {
             let runtime = string(key, value)?;
             if runtime != "tokio" && runtime != "mio" {

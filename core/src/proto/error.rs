@@ -84,3 +84,5 @@ pub const ERR_INVALID_PROTOCOL: &str = "invalid client protocol";
 pub const ERR_NO_RESPONDERS_REQUIRES_HEADERS: &str = "no responders requires headers support";
 /// Sent when a client fails authentication; the connection closes.
 pub const ERR_AUTHORIZATION_VIOLATION: &str = "Authorization Violation";
+/// Sent when a client does not authenticate within the auth timeout; the connection closes.
+pub const ERR_AUTHENTICATION_TIMEOUT: &str = "Authentication Timeout";

@@ -41,6 +41,12 @@ pub struct Info {
     /// Whether the client must upgrade to TLS.
     #[serde(default, skip_serializing_if = "is_false")]
     pub tls_required: bool,
+    /// Whether the client must present a certificate.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tls_verify: bool,
+    /// Whether TLS is offered but not required.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tls_available: bool,
     /// Largest message accepted.
     pub max_payload: usize,
     /// Whether JetStream is enabled.
@@ -52,6 +58,9 @@ pub struct Info {
     /// The client's address as the server sees it.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub client_ip: String,
+    /// The challenge an nkey user signs.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub nonce: String,
     /// URLs of other servers in the cluster.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connect_urls: Vec<String>,
@@ -93,6 +102,12 @@ pub struct ConnectOptions {
     pub pass: Option<String>,
     /// Token, if any.
     pub auth_token: Option<String>,
+    /// Public nkey, if the client authenticates with one.
+    pub nkey: Option<String>,
+    /// Signature of the INFO nonce with that nkey (base64).
+    pub sig: Option<String>,
+    /// A user JWT (operator mode, which Natrix does not implement).
+    pub jwt: Option<String>,
 }
 
 impl Default for ConnectOptions {
@@ -112,6 +127,9 @@ impl Default for ConnectOptions {
             user: None,
             pass: None,
             auth_token: None,
+            nkey: None,
+            sig: None,
+            jwt: None,
         }
     }
 }
@@ -187,6 +205,9 @@ impl ConnectOptions {
                 "user" => next.user = Some(text(&value)?),
                 "pass" => next.pass = Some(text(&value)?),
                 "auth_token" => next.auth_token = Some(text(&value)?),
+                "nkey" => next.nkey = Some(text(&value)?),
+                "sig" => next.sig = Some(text(&value)?),
+                "jwt" => next.jwt = Some(text(&value)?),
                 "protocol" => next.protocol = value.as_i64().ok_or_else(|| type_error(&value))?,
                 "account" | "new_account" => return Err(ConnectError::Deprecated),
                 _ => {}
