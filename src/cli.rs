@@ -44,6 +44,22 @@ pub struct Options {
     pub ports_file_dir: Option<String>,
     /// Which runtime drives the core.
     pub runtime: Option<String>,
+    /// `--user`: the single user's name.
+    pub user: Option<String>,
+    /// `--pass`: the single user's password.
+    pub pass: Option<String>,
+    /// `--auth`: the authorization token.
+    pub auth_token: Option<String>,
+    /// `--tls`: serve clients over TLS.
+    pub tls: bool,
+    /// `--tlsverify`: TLS, and clients must present certificates.
+    pub tls_verify: bool,
+    /// `--tlscert`: the server certificate.
+    pub tls_cert: Option<String>,
+    /// `--tlskey`: the server key.
+    pub tls_key: Option<String>,
+    /// `--tlscacert`: the CA for client certificates.
+    pub tls_ca_cert: Option<String>,
     /// Flags nats-server has that Natrix accepts but does not implement yet.
     pub not_implemented: Vec<String>,
 }
@@ -96,6 +112,14 @@ enum Flag {
     Help,
     Version,
     Runtime,
+    User,
+    Pass,
+    Auth,
+    Tls,
+    TlsVerify,
+    TlsCert,
+    TlsKey,
+    TlsCaCert,
     /// A nats-server flag with a value that Natrix does not implement yet.
     LaterValue,
     /// A nats-server boolean flag that Natrix does not implement yet.
@@ -121,12 +145,20 @@ impl Flag {
             "h" | "help" => Flag::Help,
             "v" | "version" => Flag::Version,
             "runtime" => Flag::Runtime,
-            "m" | "http_port" | "ms" | "https_port" | "client_advertise" | "user" | "pass" | "auth" | "routes"
-            | "cluster" | "cluster_listen" | "cluster_name" | "cluster_advertise" | "connect_retries" | "sd"
-            | "store_dir" | "max_traced_msg_len" | "tlscert" | "tlskey" | "tlscacert" | "log_size_limit"
-            | "log_max_num" | "profile" | "ldm_grace" => Flag::LaterValue,
-            "js" | "jetstream" | "tls" | "tlsverify" | "s" | "syslog" | "r" | "remote_syslog" | "no_advertise"
-            | "logtime_utc" => Flag::LaterBool,
+            "user" => Flag::User,
+            "pass" => Flag::Pass,
+            "auth" => Flag::Auth,
+            "tls" => Flag::Tls,
+            "tlsverify" => Flag::TlsVerify,
+            "tlscert" => Flag::TlsCert,
+            "tlskey" => Flag::TlsKey,
+            "tlscacert" => Flag::TlsCaCert,
+            "m" | "http_port" | "ms" | "https_port" | "client_advertise" | "routes" | "cluster" | "cluster_listen"
+            | "cluster_name" | "cluster_advertise" | "connect_retries" | "sd" | "store_dir" | "max_traced_msg_len"
+            | "log_size_limit" | "log_max_num" | "profile" | "ldm_grace" => Flag::LaterValue,
+            "js" | "jetstream" | "s" | "syslog" | "r" | "remote_syslog" | "no_advertise" | "logtime_utc" => {
+                Flag::LaterBool
+            }
             _ => return None,
         })
     }
@@ -141,6 +173,8 @@ impl Flag {
                 | Flag::Check
                 | Flag::Help
                 | Flag::Version
+                | Flag::Tls
+                | Flag::TlsVerify
                 | Flag::LaterBool
         )
     }
@@ -199,6 +233,8 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, CliErro
                 Flag::Check => opts.check_config = on,
                 Flag::Help => help = on,
                 Flag::Version => version = on,
+                Flag::Tls => opts.tls = on,
+                Flag::TlsVerify => opts.tls_verify = on,
                 _ => opts.not_implemented.push(format!("-{name}")),
             }
             continue;
@@ -222,6 +258,12 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, CliErro
             Flag::Config => opts.config_file = Some(value),
             Flag::Signal => opts.signal = Some(value),
             Flag::Runtime => opts.runtime = Some(value),
+            Flag::User => opts.user = Some(value),
+            Flag::Pass => opts.pass = Some(value),
+            Flag::Auth => opts.auth_token = Some(value),
+            Flag::TlsCert => opts.tls_cert = Some(value),
+            Flag::TlsKey => opts.tls_key = Some(value),
+            Flag::TlsCaCert => opts.tls_ca_cert = Some(value),
             _ => opts.not_implemented.push(format!("-{name}")),
         }
     }
@@ -257,6 +299,18 @@ Server Options:
     -P, --pid <file>                 File to store PID
         --ports_file_dir <dir>       Creates a ports file in the specified directory (<executable_name>_<pid>.ports).
         --runtime <tokio|mio>        Event loop that drives the server (default: tokio)
+
+Authorization Options:
+        --user <user>                User required for connections
+        --pass <password>            Password required for connections
+        --auth <token>               Authorization token required for connections
+
+TLS Options:
+        --tls                        Enable TLS, do not verify clients (default: false)
+        --tlscert <file>             Server certificate file
+        --tlskey <file>              Private key for server certificate
+        --tlsverify                  Enable TLS, verify client certificates
+        --tlscacert <file>           Client certificate CA for verification
 
 Logging Options:
     -l, --log <file>                 File to redirect log output

@@ -4,6 +4,8 @@
 
 use natrix_core::config::format::{self, ConfError, Sources};
 use natrix_core::config::options::{self, Applied};
+use natrix_core::config::tls::{TlsSettings, DEFAULT_TLS_TIMEOUT};
+use natrix_core::tls::{TlsAcceptor, TlsFiles};
 use natrix_core::Config;
 
 use crate::cli::Options;
@@ -13,14 +15,7 @@ struct Disk;
 
 impl Sources for Disk {
     fn read(&self, path: &str) -> Result<String, String> {
-        std::fs::read_to_string(path).map_err(|e| {
-            let reason = match e.kind() {
-                std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
-                std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-                _ => e.to_string(),
-            };
-            format!("open {path}: {reason}")
-        })
+        std::fs::read_to_string(path).map_err(|e| os_error(path, &e))
     }
 
     fn env(&self, name: &str) -> Option<String> {
@@ -39,6 +34,12 @@ pub fn load(opts: &Options) -> Result<(Config, Applied), String> {
         applied = options::apply(&map, &mut config).map_err(|errors| join(&errors))?;
     }
     apply_flags(opts, &mut config)?;
+    // nats-server loads the certificates while reading the configuration, so `-t` catches
+    // unusable ones.
+    if let Err(e) = tls_acceptor(&config) {
+        let at = applied.tls_at.as_ref().map(|at| format!("{at}: ")).unwrap_or_default();
+        return Err(format!("{at}{e}\n"));
+    }
     Ok((config, applied))
 }
 
@@ -83,5 +84,67 @@ fn apply_flags(opts: &Options, config: &mut Config) -> Result<(), String> {
     if let Some(runtime) = &opts.runtime {
         config.runtime = Some(runtime.clone());
     }
+    if let Some(user) = &opts.user {
+        config.authorization.user = Some(user.clone());
+    }
+    if let Some(pass) = &opts.pass {
+        config.authorization.password = Some(pass.clone());
+    }
+    if let Some(token) = &opts.auth_token {
+        config.authorization.token = Some(token.clone());
+    }
+    if opts.tls || opts.tls_verify {
+        // nats-server's checks for the TLS flags.
+        let cert = opts.tls_cert.clone().filter(|c| !c.is_empty());
+        let key = opts.tls_key.clone().filter(|k| !k.is_empty());
+        let Some(cert) = cert else {
+            return Err("TLS Server certificate must be present and valid".to_string());
+        };
+        let Some(key) = key else {
+            return Err("TLS Server private key must be present and valid".to_string());
+        };
+        config.tls = Some(TlsSettings {
+            cert_file: cert,
+            key_file: key,
+            ca_file: opts.tls_ca_cert.clone(),
+            verify: opts.tls_verify,
+            verify_and_map: false,
+            timeout: DEFAULT_TLS_TIMEOUT,
+            handshake_first: false,
+            min_version: Default::default(),
+        });
+    }
     Ok(())
+}
+
+/// Reads certificates from disk and the system's trust store.
+struct DiskTls;
+
+impl TlsFiles for DiskTls {
+    fn read(&self, path: &str) -> Result<Vec<u8>, String> {
+        std::fs::read(path).map_err(|e| os_error(path, &e))
+    }
+
+    fn system_roots(&self) -> Vec<natrix_core::tls::rustls::pki_types::CertificateDer<'static>> {
+        rustls_native_certs::load_native_certs().certs
+    }
+}
+
+/// Go's wording for a failed open.
+fn os_error(path: &str, e: &std::io::Error) -> String {
+    let reason = match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
+    };
+    format!("open {path}: {reason}")
+}
+
+/// The TLS acceptor the configuration asks for, built from the certificate files; the error is
+/// what nats-server prints when they cannot be used.
+pub fn tls_acceptor(config: &Config) -> Result<Option<TlsAcceptor>, String> {
+    let Some(settings) = &config.tls else { return Ok(None) };
+    TlsAcceptor::new(settings, &DiskTls)
+        .map(Some)
+        .map_err(|e| e.to_string())
 }

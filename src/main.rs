@@ -125,6 +125,7 @@ fn main() -> ExitCode {
         listener,
         server,
         ports_file,
+        tls,
     } = started;
     let pid_file = server.config().pid_file.clone();
     let sink: LogSink = Arc::new(logger::emit);
@@ -134,8 +135,8 @@ fn main() -> ExitCode {
         actions,
     };
     let result = match runtime {
-        Runtime::Tokio => run_tokio(listener, server, sink, control),
-        Runtime::Mio => natrix_mio::serve(listener, server, sink, |controller| {
+        Runtime::Tokio => run_tokio(listener, server, sink, control, tls),
+        Runtime::Mio => natrix_mio::serve(listener, server, sink, tls, |controller| {
             control.listen(move |input| controller.send(input));
         }),
     };
@@ -213,11 +214,19 @@ struct Started {
     listener: std::net::TcpListener,
     server: Server,
     ports_file: Option<String>,
+    tls: Option<natrix_core::tls::TlsAcceptor>,
 }
 
 /// What every runtime shares: bind the client port, build the core, write the pid and ports
 /// files and print nats-server's start-up lines. `None` after logging why it could not start.
 fn start(mut config: Config, opts: &cli::Options) -> Option<Started> {
+    let tls = match config_file::tls_acceptor(&config) {
+        Ok(tls) => tls,
+        Err(e) => {
+            logger::emit(Level::Fatal, &e);
+            return None;
+        }
+    };
     let bind = join_host_port(&config.host, config.port);
     let listener = match std::net::TcpListener::bind(&bind) {
         Ok(listener) => listener,
@@ -249,6 +258,9 @@ fn start(mut config: Config, opts: &cli::Options) -> Option<Started> {
     logger::emit(Level::Info, "  Git:      [not set]");
     logger::emit(Level::Info, &format!("  Name:     {}", server.server_name()));
     logger::emit(Level::Info, &format!("  ID:       {}", server.server_id()));
+    if config.has_plaintext_passwords() {
+        logger::emit(Level::Warn, "Plaintext passwords detected, use nkeys or bcrypt");
+    }
     if let Some(file) = &opts.config_file {
         logger::emit(Level::Info, &format!("Using configuration file: {file}"));
     }
@@ -259,6 +271,15 @@ fn start(mut config: Config, opts: &cli::Options) -> Option<Started> {
             join_host_port(&config.host, config.port)
         ),
     );
+    if tls.is_some() {
+        logger::emit(Level::Info, "TLS required for client connections");
+        if config.tls.as_ref().is_some_and(|t| t.handshake_first) {
+            logger::emit(
+                Level::Warn,
+                "Clients that are not using \"TLS Handshake First\" option will fail to connect",
+            );
+        }
+    }
     let ports_file = config
         .ports_file_dir
         .as_deref()
@@ -268,6 +289,7 @@ fn start(mut config: Config, opts: &cli::Options) -> Option<Started> {
         listener,
         server,
         ports_file,
+        tls,
     })
 }
 
@@ -294,7 +316,13 @@ fn write_ports_file(dir: &str, config: &Config) -> Option<String> {
     }
 }
 
-fn run_tokio(listener: std::net::TcpListener, server: Server, sink: LogSink, control: Control) -> std::io::Result<()> {
+fn run_tokio(
+    listener: std::net::TcpListener,
+    server: Server,
+    sink: LogSink,
+    control: Control,
+    tls: Option<natrix_core::tls::TlsAcceptor>,
+) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         listener.set_nonblocking(true)?;
@@ -303,7 +331,7 @@ fn run_tokio(listener: std::net::TcpListener, server: Server, sink: LogSink, con
         control.listen(move |input| {
             let _ = commands.send(input);
         });
-        natrix_tokio::serve_server(listener, server, sink, command_rx).await
+        natrix_tokio::serve_server(listener, server, sink, command_rx, tls).await
     })
 }
 

@@ -32,6 +32,9 @@ impl Server {
                 show(&next.server_name)
             ));
         }
+        if next.tls != current.tls {
+            refused.push("TLSConfig".to_string());
+        }
         if next.runtime.is_some() && next.runtime != current.runtime {
             refused.push("runtime".to_string());
         }

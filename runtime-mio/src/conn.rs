@@ -5,15 +5,50 @@ use std::io::{self, IoSlice, Read, Write};
 
 use bytes::{Bytes, BytesMut};
 use mio::net::TcpStream;
+use natrix_core::auth::CertIdentity;
 use natrix_core::read_size::ReadSizer;
+use natrix_core::tls::rustls::ServerConnection;
 use natrix_core::{CloseReason, ConnId};
 
 /// Most buffers given to one vectored write.
 const MAX_IOVECS: usize = 512;
 
+/// What one call to [`Conn::read`] produced.
+pub(crate) enum ReadEvent {
+    /// Plaintext for the core.
+    Data(Bytes),
+    /// The TLS handshake just completed.
+    Secured(Option<CertIdentity>),
+    /// Nothing more until the socket is readable again.
+    WouldBlock,
+}
+
+/// Why reading ended.
+pub(crate) enum ReadEnd {
+    /// The connection is over.
+    Closed(CloseReason),
+    /// The TLS handshake failed, with nats-server's description.
+    TlsFailed(String),
+}
+
+/// A TLS connection's session.
+struct Tls {
+    session: Box<ServerConnection>,
+    /// Bytes to write in plaintext before any TLS record: INFO, which the client reads before
+    /// it starts the handshake.
+    plain: VecDeque<Bytes>,
+    /// The next bytes the core queues are INFO and go out in plaintext.
+    info_pending: bool,
+    /// Whether the handshake was reported done.
+    secured: bool,
+    /// The peer's first bytes, to tell a client that does not speak TLS.
+    first_bytes: Vec<u8>,
+}
+
 pub(crate) struct Conn {
     pub id: ConnId,
     pub stream: TcpStream,
+    tls: Option<Tls>,
     /// Reads are handed to the core whole and their payloads shared from it, so the buffer is
     /// used until its space runs out, then replaced.
     read_buf: BytesMut,
@@ -28,10 +63,17 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub fn new(id: ConnId, stream: TcpStream) -> Conn {
+    pub fn new(id: ConnId, stream: TcpStream, session: Option<(ServerConnection, bool)>) -> Conn {
         Conn {
             id,
             stream,
+            tls: session.map(|(session, handshake_first)| Tls {
+                session: Box::new(session),
+                plain: VecDeque::new(),
+                info_pending: !handshake_first,
+                secured: false,
+                first_bytes: Vec::new(),
+            }),
             read_buf: BytesMut::new(),
             sizer: ReadSizer::default(),
             out: VecDeque::new(),
@@ -41,8 +83,83 @@ impl Conn {
         }
     }
 
+    /// One read's worth of progress.
+    pub fn read(&mut self) -> Result<ReadEvent, ReadEnd> {
+        if self.tls.is_some() {
+            return self.read_tls();
+        }
+        match self.read_plain() {
+            Ok(Some(data)) => Ok(ReadEvent::Data(data)),
+            Ok(None) => Ok(ReadEvent::WouldBlock),
+            Err(reason) => Err(ReadEnd::Closed(reason)),
+        }
+    }
+
+    /// Reads TLS records, hands back plaintext and reports the end of the handshake.
+    fn read_tls(&mut self) -> Result<ReadEvent, ReadEnd> {
+        let Some(tls) = self.tls.as_mut() else {
+            return Ok(ReadEvent::WouldBlock);
+        };
+        loop {
+            if tls.secured {
+                let plaintext = take_plaintext(&mut tls.session, &mut self.read_buf, &mut self.sizer)?;
+                if let Some(data) = plaintext {
+                    return Ok(ReadEvent::Data(data));
+                }
+            }
+            // Nothing encrypted may be read before INFO has gone out in plaintext.
+            if !tls.plain.is_empty() || tls.info_pending {
+                return Ok(ReadEvent::WouldBlock);
+            }
+            let mut recorder = Recorder {
+                stream: &mut self.stream,
+                first: &mut tls.first_bytes,
+            };
+            match tls.session.read_tls(&mut recorder) {
+                Ok(0) => return Err(ReadEnd::Closed(CloseReason::ClientClosed)),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadEvent::WouldBlock),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::InvalidData && !tls.secured => {
+                    return Err(ReadEnd::TlsFailed(
+                        "tls: first record does not look like a TLS handshake".to_string(),
+                    ))
+                }
+                Err(_) => return Err(ReadEnd::Closed(CloseReason::ReadError)),
+            }
+            if let Err(error) = tls.session.process_new_packets() {
+                // Best effort: tell the peer with an alert.
+                let _ = tls.session.write_tls(&mut self.stream);
+                if tls.secured {
+                    return Err(ReadEnd::Closed(CloseReason::ReadError));
+                }
+                return Err(ReadEnd::TlsFailed(natrix_core::tls::describe_failure(
+                    &error,
+                    &tls.first_bytes,
+                )));
+            }
+            if !tls.secured && !tls.session.is_handshaking() {
+                tls.secured = true;
+                let cert = natrix_core::tls::peer_identity(tls.session.peer_certificates());
+                return Ok(ReadEvent::Secured(cert));
+            }
+        }
+    }
+
+    /// Whether the connection is TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Whether TLS records are waiting to be written (handshake messages, alerts).
+    pub fn wants_write(&self) -> bool {
+        self.tls
+            .as_ref()
+            .is_some_and(|t| !t.plain.is_empty() || t.session.wants_write())
+    }
+
     /// One read: `Some(bytes)`, `None` when the socket would block, or why the connection ended.
-    pub fn read(&mut self) -> Result<Option<Bytes>, CloseReason> {
+    fn read_plain(&mut self) -> Result<Option<Bytes>, CloseReason> {
         let want = self.sizer.size();
         if self.read_buf.capacity() - self.read_buf.len() < want {
             self.read_buf.reserve(want);
@@ -75,15 +192,76 @@ impl Conn {
     }
 
     pub fn queue(&mut self, chunks: impl IntoIterator<Item = Bytes>) {
+        if let Some(tls) = self.tls.as_mut().filter(|t| t.info_pending) {
+            tls.info_pending = false;
+            tls.plain.extend(chunks);
+            return;
+        }
         self.out.extend(chunks);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.out.is_empty()
+        self.out.is_empty() && !self.wants_write()
     }
 
-    /// Writes until the queue is empty or the socket would block; returns bytes written.
+    /// Writes until the queue is empty or the socket would block; returns the plaintext bytes
+    /// taken (for TLS: handed to the session, which bounds what it buffers).
     pub fn write(&mut self) -> io::Result<usize> {
+        if self.tls.is_some() {
+            return self.write_tls();
+        }
+        self.write_plain()
+    }
+
+    fn write_tls(&mut self) -> io::Result<usize> {
+        let Some(tls) = self.tls.as_mut() else { return Ok(0) };
+        let mut taken = 0;
+        // INFO first, in plaintext.
+        while let Some(front) = tls.plain.front_mut() {
+            match self.stream.write(front) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    taken += n;
+                    if n >= front.len() {
+                        tls.plain.pop_front();
+                    } else {
+                        let _ = front.split_to(n);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(taken),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        loop {
+            // Hand plaintext to the session while it takes it...
+            while let Some(front) = self.out.front_mut() {
+                let n = tls.session.writer().write(front)?;
+                if n == 0 {
+                    break;
+                }
+                taken += n;
+                if n >= front.len() {
+                    self.out.pop_front();
+                } else {
+                    let _ = front.split_to(n);
+                }
+            }
+            // ...and records to the socket until it would block.
+            if !tls.session.wants_write() {
+                return Ok(taken);
+            }
+            match tls.session.write_tls(&mut self.stream) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(taken),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn write_plain(&mut self) -> io::Result<usize> {
         let mut total = 0;
         while !self.out.is_empty() {
             let slices: Vec<IoSlice<'_>> = self.out.iter().take(MAX_IOVECS).map(|c| IoSlice::new(c)).collect();
@@ -108,5 +286,69 @@ impl Conn {
             }
         }
         Ok(total)
+    }
+}
+
+/// Moves the plaintext a TLS session has decrypted into a buffer the core can share.
+fn take_plaintext(
+    session: &mut ServerConnection,
+    buf: &mut BytesMut,
+    sizer: &mut ReadSizer,
+) -> Result<Option<Bytes>, ReadEnd> {
+    let want = sizer.size();
+    if buf.capacity() - buf.len() < want {
+        buf.reserve(want);
+    }
+    let start = buf.len();
+    buf.resize(start + want, 0);
+    let mut filled = start;
+    loop {
+        match session.reader().read(&mut buf[filled..]) {
+            Ok(0) if filled == start => {
+                buf.truncate(start);
+                // A clean close_notify from the peer.
+                return Err(ReadEnd::Closed(CloseReason::ClientClosed));
+            }
+            Ok(0) => break,
+            Ok(n) => {
+                filled += n;
+                if filled == buf.len() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(_) => {
+                buf.truncate(start);
+                return Err(ReadEnd::Closed(CloseReason::ReadError));
+            }
+        }
+    }
+    buf.truncate(filled);
+    if filled == start {
+        return Ok(None);
+    }
+    sizer.record(filled - start);
+    Ok(Some(buf.split().freeze()))
+}
+
+/// Reads from the socket, keeping the first few bytes the peer sent.
+struct Recorder<'a> {
+    stream: &'a mut TcpStream,
+    first: &'a mut Vec<u8>,
+}
+
+impl Read for Recorder<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.stream.read(buf)?;
+        if self.first.len() < 5 {
+            let take = n.min(5 - self.first.len());
+            self.first.extend_from_slice(&buf[..take]);
+            // A peer that is not speaking TLS gets no alert, just the close (as from
+            // nats-server): rustls never sees its bytes.
+            if !natrix_core::tls::looks_like_tls(self.first) {
+                return Err(io::ErrorKind::InvalidData.into());
+            }
+        }
+        Ok(n)
     }
 }

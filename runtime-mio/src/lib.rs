@@ -30,7 +30,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use natrix_core::{CloseReason, ConnId, Input, Instant, Level, LogSink, Output, Server};
 use slab::Slab;
 
-use conn::Conn;
+use conn::{Conn, ReadEnd, ReadEvent};
 
 /// Bytes read from one connection in one turn of the loop before moving on to the others.
 pub const READ_BUDGET: usize = 256 * 1024;
@@ -90,11 +90,18 @@ pub struct EventLoop {
     command_sender: mpsc::Sender<Input>,
     waker: Arc<Waker>,
     chunks: Vec<Bytes>,
+    /// Client TLS, when configured.
+    tls: Option<natrix_core::tls::TlsAcceptor>,
 }
 
 impl EventLoop {
     /// Prepares to serve `server` on `listener` (which must be non-blocking).
-    pub fn new(listener: std::net::TcpListener, server: Server, log: LogSink) -> io::Result<EventLoop> {
+    pub fn new(
+        listener: std::net::TcpListener,
+        server: Server,
+        log: LogSink,
+        tls: Option<natrix_core::tls::TlsAcceptor>,
+    ) -> io::Result<EventLoop> {
         listener.set_nonblocking(true)?;
         let mut listener = TcpListener::from_std(listener);
         let poll = Poll::new()?;
@@ -120,6 +127,7 @@ impl EventLoop {
             command_sender,
             waker,
             chunks: Vec::new(),
+            tls,
         })
     }
 
@@ -252,7 +260,24 @@ impl EventLoop {
                     let id = self.server.accept(now, peer);
                     let entry = self.conns.vacant_entry();
                     let key = entry.key();
-                    let mut conn = Conn::new(id, stream);
+                    let session = match &self.tls {
+                        Some(acceptor) => match acceptor.session() {
+                            Ok(session) => Some((session, acceptor.handshake_first)),
+                            Err(e) => {
+                                self.server.handle(
+                                    now,
+                                    Input::TlsFailed {
+                                        conn: id,
+                                        error: e.to_string(),
+                                    },
+                                );
+                                self.drain();
+                                continue;
+                            }
+                        },
+                        None => None,
+                    };
+                    let mut conn = Conn::new(id, stream, session);
                     if let Err(e) = self
                         .poll
                         .registry()
@@ -320,8 +345,13 @@ impl EventLoop {
                 .get_mut(key)
                 .filter(|c| c.id == id && !c.paused && !c.closing)
             {
-                match conn.read() {
-                    Ok(Some(data)) => {
+                let result = conn.read();
+                // A TLS read may leave handshake records to send.
+                if conn.wants_write() {
+                    self.write(key);
+                }
+                match result {
+                    Ok(ReadEvent::Data(data)) => {
                         budget = budget.saturating_sub(data.len());
                         let now = self.now();
                         self.server.handle(now, Input::Received { conn: id, data });
@@ -331,10 +361,19 @@ impl EventLoop {
                             break;
                         }
                     }
-                    Ok(None) => break,
-                    Err(reason) => {
+                    Ok(ReadEvent::Secured(cert)) => {
                         let now = self.now();
-                        self.server.handle(now, Input::Closed { conn: id, reason });
+                        self.server.handle(now, Input::TlsEstablished { conn: id, cert });
+                        self.drain();
+                    }
+                    Ok(ReadEvent::WouldBlock) => break,
+                    Err(end) => {
+                        let now = self.now();
+                        let input = match end {
+                            ReadEnd::Closed(reason) => Input::Closed { conn: id, reason },
+                            ReadEnd::TlsFailed(error) => Input::TlsFailed { conn: id, error },
+                        };
+                        self.server.handle(now, input);
                         self.drain();
                         break;
                     }
@@ -386,6 +425,11 @@ impl EventLoop {
                 if conn.is_empty() && conn.closing {
                     self.remove(key);
                     return;
+                }
+                // A TLS connection reads nothing until its plaintext INFO is out, and its
+                // readiness edge may have passed meanwhile.
+                if conn.is_tls() && !conn.closing {
+                    self.readable.push(key);
                 }
                 let want = !conn.is_empty();
                 if want != conn.write_interest {
@@ -504,9 +548,10 @@ pub fn serve(
     listener: std::net::TcpListener,
     server: Server,
     log: LogSink,
+    tls: Option<natrix_core::tls::TlsAcceptor>,
     on_start: impl FnOnce(Controller),
 ) -> io::Result<()> {
-    let event_loop = EventLoop::new(listener, server, log)?;
+    let event_loop = EventLoop::new(listener, server, log, tls)?;
     on_start(event_loop.controller());
     event_loop.run()
 }

@@ -144,3 +144,138 @@ async fn write_all<W: AsyncWrite + Unpin>(
     chunks.clear();
     writer.flush().await
 }
+
+/// Remembers the first bytes a peer sends, to tell a failed handshake from a client that does
+/// not speak TLS at all.
+struct FirstBytes<S> {
+    inner: S,
+    seen: Vec<u8>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for FirstBytes<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let result = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if self.seen.len() < 5 {
+            let fresh = &buf.filled()[before..];
+            let take = fresh.len().min(5 - self.seen.len());
+            let head = fresh[..take].to_vec();
+            self.seen.extend_from_slice(&head);
+            // A peer that is not speaking TLS gets no alert, just the close (as from
+            // nats-server): rustls never sees its bytes.
+            if !natrix_core::tls::looks_like_tls(&self.seen) {
+                return std::task::Poll::Ready(Err(std::io::ErrorKind::InvalidData.into()));
+            }
+        }
+        result
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for FirstBytes<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Everything a TLS connection's task needs.
+pub(crate) struct TlsTask {
+    pub id: ConnId,
+    pub acceptor: natrix_core::tls::TlsAcceptor,
+    pub commands: mpsc::UnboundedReceiver<WriterCommand>,
+    pub events: mpsc::Sender<Event>,
+    pub credits: Arc<Semaphore>,
+    pub close_timeout: Duration,
+}
+
+/// A TLS client connection, in one task: INFO in plaintext (unless the handshake comes
+/// first), the handshake, then reading and writing through TLS until the core closes it.
+/// The core enforces the handshake timeout by closing the connection, which aborts this task.
+pub(crate) async fn tls_connection<S>(stream: S, task: TlsTask)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let TlsTask {
+        id,
+        acceptor,
+        mut commands,
+        events,
+        credits,
+        close_timeout,
+    } = task;
+    let mut stream = stream;
+    if !acceptor.handshake_first {
+        // The core's first bytes are INFO, which the client reads before it starts TLS.
+        let (chunks, close) = match commands.recv().await {
+            Some(WriterCommand::Data(chunks)) => (chunks, false),
+            Some(WriterCommand::Close(chunks)) => (chunks, true),
+            None => return,
+        };
+        let mut chunks = chunks;
+        let report = (!close).then_some((id, &events));
+        let written = write_all(&mut stream, &mut chunks, report).await;
+        if close || written.is_err() {
+            if written.is_err() {
+                let _ = events.send(Event::Closed(id, CloseReason::WriteError)).await;
+            }
+            let _ = tokio::time::timeout(close_timeout, stream.shutdown()).await;
+            return;
+        }
+    }
+    let recorder = FirstBytes {
+        inner: stream,
+        seen: Vec::new(),
+    };
+    let tls = tokio_rustls::TlsAcceptor::from(Arc::clone(&acceptor.config));
+    let tls_stream = match tls.accept(recorder).into_fallible().await {
+        Ok(tls_stream) => tls_stream,
+        Err((error, recorder)) => {
+            let rustls_error = error
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<natrix_core::tls::rustls::Error>())
+                .cloned();
+            let text = match rustls_error {
+                Some(e) => natrix_core::tls::describe_failure(&e, &recorder.seen),
+                None if !natrix_core::tls::looks_like_tls(&recorder.seen) => {
+                    "tls: first record does not look like a TLS handshake".to_string()
+                }
+                None => error.to_string(),
+            };
+            let _ = events.send(Event::TlsFailed(id, text)).await;
+            return;
+        }
+    };
+    let cert = natrix_core::tls::peer_identity(tls_stream.get_ref().1.peer_certificates());
+    if events.send(Event::Secured(id, cert)).await.is_err() {
+        return;
+    }
+    let (reader, writer) = tokio::io::split(tls_stream);
+    let reading = read_loop(id, reader, events.clone(), credits);
+    let writing = write_loop(id, writer, commands, events, close_timeout);
+    tokio::pin!(reading, writing);
+    tokio::select! {
+        _ = &mut writing => {}
+        _ = &mut reading => writing.await,
+    }
+}

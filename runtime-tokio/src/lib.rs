@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use conn::WriterCommand;
+pub use natrix_core::tls::TlsAcceptor;
 pub use net::Listener;
 
 pub use natrix_core::LogSink;
@@ -34,6 +35,10 @@ pub(crate) enum Event {
     Received(ConnId, Bytes),
     Written(ConnId, usize),
     Closed(ConnId, CloseReason),
+    /// The TLS handshake completed, with the client's certificate identity.
+    Secured(ConnId, Option<natrix_core::auth::CertIdentity>),
+    /// The TLS handshake failed, and why.
+    TlsFailed(ConnId, String),
 }
 
 /// Events the core task takes in one go before writing what they produced.
@@ -53,7 +58,10 @@ struct Handle {
     withheld: usize,
     writer: mpsc::UnboundedSender<WriterCommand>,
     writer_task: JoinHandle<()>,
-    reader_task: JoinHandle<()>,
+    /// A TLS connection reads in its writer's task: there is no separate reader.
+    reader_task: Option<JoinHandle<()>>,
+    /// A TLS connection still in its handshake, whose task is not yet listening for commands.
+    handshaking: bool,
 }
 
 /// The core task's state besides the server itself.
@@ -71,6 +79,8 @@ struct Driver {
     log: LogSink,
     events: mpsc::Sender<Event>,
     write_deadline: Duration,
+    /// Client TLS, when configured.
+    tls: Option<TlsAcceptor>,
 }
 
 impl Driver {
@@ -108,6 +118,13 @@ impl Driver {
             Event::Received(conn, data) => (Input::Received { conn, data }, Some(conn)),
             Event::Written(conn, bytes) => (Input::Written { conn, bytes }, None),
             Event::Closed(conn, reason) => (Input::Closed { conn, reason }, None),
+            Event::Secured(conn, cert) => {
+                if let Some(handle) = self.handle_of(conn) {
+                    handle.handshaking = false;
+                }
+                (Input::TlsEstablished { conn, cert }, None)
+            }
+            Event::TlsFailed(conn, error) => (Input::TlsFailed { conn, error }, None),
         };
         self.server.handle(now, input);
         self.drain();
@@ -127,17 +144,33 @@ impl Driver {
     {
         let now = self.now();
         let id = self.server.accept(now, peer);
-        let (reader, writer) = tokio::io::split(stream);
         let (commands, command_rx) = mpsc::unbounded_channel();
-        let writer_task = tokio::spawn(conn::write_loop(
-            id,
-            writer,
-            command_rx,
-            self.events.clone(),
-            self.write_deadline,
-        ));
         let credits = Arc::new(tokio::sync::Semaphore::new(conn::READ_CREDITS));
-        let reader_task = tokio::spawn(conn::read_loop(id, reader, self.events.clone(), Arc::clone(&credits)));
+        let (writer_task, reader_task) = match &self.tls {
+            Some(acceptor) => {
+                let task = conn::TlsTask {
+                    id,
+                    acceptor: acceptor.clone(),
+                    commands: command_rx,
+                    events: self.events.clone(),
+                    credits: Arc::clone(&credits),
+                    close_timeout: self.write_deadline,
+                };
+                (tokio::spawn(conn::tls_connection(stream, task)), None)
+            }
+            None => {
+                let (reader, writer) = tokio::io::split(stream);
+                let writer_task = tokio::spawn(conn::write_loop(
+                    id,
+                    writer,
+                    command_rx,
+                    self.events.clone(),
+                    self.write_deadline,
+                ));
+                let reader_task = tokio::spawn(conn::read_loop(id, reader, self.events.clone(), Arc::clone(&credits)));
+                (writer_task, Some(reader_task))
+            }
+        };
         let index = id.index as usize;
         if self.conns.len() <= index {
             self.conns.resize_with(index + 1, || None);
@@ -149,6 +182,7 @@ impl Driver {
             withheld: 0,
             writer: commands,
             writer_task,
+            handshaking: reader_task.is_none(),
             reader_task,
         });
         self.drain();
@@ -165,12 +199,16 @@ impl Driver {
         if handle.id != id {
             return;
         }
-        handle.reader_task.abort();
+        if let Some(reader) = &handle.reader_task {
+            reader.abort();
+        }
         match reason {
-            // A slow consumer is abandoned, not flushed: that is the point of closing it.
+            // A slow consumer is abandoned, not flushed: that is the point of closing it. So is
+            // a connection still in its TLS handshake: there is nothing to say to it.
             CloseReason::SlowConsumerPendingBytes | CloseReason::SlowConsumerWriteDeadline => {
                 handle.writer_task.abort()
             }
+            _ if handle.handshaking => handle.writer_task.abort(),
             _ => {
                 let _ = handle.writer.send(WriterCommand::Close(flush));
                 self.closing.retain(|task| !task.is_finished());
@@ -209,18 +247,20 @@ pub async fn serve<L: Listener>(
         shutdown.await;
         let _ = control.send(Input::Shutdown);
     });
-    serve_server(listener, Server::new(config), log, commands).await
+    serve_server(listener, Server::new(config), log, commands, None).await
 }
 
 /// Runs `server` on `listener`, feeding it the operator inputs (`Shutdown`, `Reload`,
-/// `LameDuck`) that arrive on `commands`, until the core says to exit.
+/// `LameDuck`) that arrive on `commands`, until the core says to exit. With `tls`, every
+/// client connection is TLS.
 pub async fn serve_server<L: Listener>(
     listener: L,
     server: Server,
     log: LogSink,
     commands: mpsc::UnboundedReceiver<Input>,
+    tls: Option<TlsAcceptor>,
 ) -> io::Result<()> {
-    serve_observed(listener, server, log, commands, |_| {}).await
+    serve_observed(listener, server, log, commands, tls, |_| {}).await
 }
 
 /// Like [`serve_server`], calling `observe` with the core after every turn of the loop (the
@@ -230,6 +270,7 @@ pub async fn serve_observed<L: Listener>(
     server: Server,
     log: LogSink,
     mut commands: mpsc::UnboundedReceiver<Input>,
+    tls: Option<TlsAcceptor>,
     mut observe: impl FnMut(&Server),
 ) -> io::Result<()> {
     let (events, mut event_rx) = mpsc::channel(EVENT_QUEUE);
@@ -245,6 +286,7 @@ pub async fn serve_observed<L: Listener>(
         log,
         events,
         write_deadline,
+        tls,
     };
     let mut listener = Some(listener);
     while !driver.exit {

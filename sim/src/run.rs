@@ -92,9 +92,14 @@ pub fn run(seed: u64) -> Outcome {
             };
             let (_keep, commands) = tokio::sync::mpsc::unbounded_channel();
             let log: LogSink = Arc::new(|_, _| {});
-            natrix_tokio::serve_observed(SimListener(listener), Server::new(config), log, commands, move |s| {
-                gauges.set((s.connection_count(), s.subscription_count()))
-            })
+            natrix_tokio::serve_observed(
+                SimListener(listener),
+                Server::new(config),
+                log,
+                commands,
+                None,
+                move |s| gauges.set((s.connection_count(), s.subscription_count())),
+            )
             .await?;
             Ok(())
         }

@@ -23,10 +23,14 @@ pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(2);
 /// What a client's TLS certificate says about it, for `verify_and_map`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CertIdentity {
-    /// The subject distinguished name in RFC 2253 form (`CN=alice,O=Acme`), as Go prints it.
+    /// The subject in RFC 2253 form as Go prints it (`CN=alice,OU=eng,O=Acme,C=US`): known
+    /// attributes only, in Go's order.
     pub subject: String,
-    /// The subject with its attributes in the certificate's own order, also accepted.
-    pub subject_in_order: String,
+    /// `subject` followed by the certificate's DC attributes, when it has any.
+    pub subject_with_dcs: Option<String>,
+    /// The subject's RDNs (last first, types upper-cased), when every attribute type is one
+    /// nats-server's DN matching knows.
+    pub rdns: Option<crate::tls::Dn>,
     /// rfc822Name subject alternative names.
     pub emails: Vec<String>,
     /// dNSName subject alternative names.
@@ -111,6 +115,8 @@ pub struct Auth {
     token: Option<String>,
     single_user: Option<(String, String)>,
     users: HashMap<String, UserEntry>,
+    /// User names in configuration order, for deterministic certificate mapping.
+    user_order: Vec<String>,
     nkeys: HashMap<String, UserEntry>,
     no_auth_user: Option<String>,
     /// Clients without credentials join `$G` unrestricted: nats-server's hidden no-auth user
@@ -138,6 +144,7 @@ impl Auth {
             permissions: perms.clone().map(Arc::new).or_else(|| default_permissions.clone()),
         };
         let mut users = HashMap::new();
+        let user_order = auth.users.iter().map(|u| u.name.clone()).collect();
         for user in &auth.users {
             users.insert(
                 user.name.clone(),
@@ -158,6 +165,7 @@ impl Auth {
                 .clone()
                 .map(|u| (u, auth.password.clone().unwrap_or_default())),
             users,
+            user_order,
             nkeys,
             no_auth_user: no_auth_user.map(str::to_string),
             implicit_global_user: false,
@@ -309,17 +317,46 @@ impl Auth {
     /// The user a certificate names: an email, DNS or URI SAN, then the subject, as
     /// nats-server's `checkClientTLSCertSubject` tries them.
     fn map_certificate(&self, cert: &CertIdentity) -> Option<(String, &UserEntry)> {
-        let candidates = cert
+        let lookup = |name: &String| self.users.get(name).map(|user| (name.clone(), user));
+        if let Some(found) = cert
             .emails
             .iter()
             .chain(&cert.dns_names)
             .chain(&cert.uris)
-            .chain([&cert.subject, &cert.subject_in_order]);
-        for name in candidates {
-            if let Some(user) = self.users.get(name) {
-                return Some((name.clone(), user));
+            .find_map(lookup)
+        {
+            return Some(found);
+        }
+        // A user named by a DN that holds the certificate's RDNs: in order first, then in any
+        // order. Users are tried in configuration order.
+        if let Some(rdns) = &cert.rdns {
+            let parsed: Vec<(&String, crate::tls::Dn)> = self
+                .user_order
+                .iter()
+                .filter_map(|name| Some((name, crate::tls::parse_dn(name)?)))
+                .collect();
+            let in_order = |dn: &crate::tls::Dn| {
+                dn.len() == rdns.len() && dn.iter().zip(rdns).all(|(a, b)| crate::tls::rdn_equal(a, b))
+            };
+            let any_order = |dn: &crate::tls::Dn| {
+                let mut unused: Vec<&crate::tls::Rdn> = rdns.iter().collect();
+                dn.len() == rdns.len()
+                    && dn
+                        .iter()
+                        .all(|a| match unused.iter().position(|b| crate::tls::rdn_equal(a, b)) {
+                            Some(i) => {
+                                unused.remove(i);
+                                true
+                            }
+                            None => false,
+                        })
+            };
+            for matches in [&in_order as &dyn Fn(&crate::tls::Dn) -> bool, &any_order] {
+                if let Some((name, _)) = parsed.iter().find(|(_, dn)| matches(dn)) {
+                    return lookup(name);
+                }
             }
         }
-        None
+        cert.subject_with_dcs.iter().chain([&cert.subject]).find_map(lookup)
     }
 }

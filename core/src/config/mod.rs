@@ -76,6 +76,21 @@ pub struct Config {
     pub tls: Option<tls::TlsSettings>,
 }
 
+impl Config {
+    /// Whether a password is stored in plaintext (nats-server warns at start-up): the single
+    /// user's, or a listed user's, unless certificates map that user.
+    pub fn has_plaintext_passwords(&self) -> bool {
+        let auth = &self.authorization;
+        let plain = |p: &Option<String>| !p.as_deref().is_some_and(crate::auth::credentials::is_bcrypt);
+        let mapped = self.tls.as_ref().is_some_and(|t| t.verify_and_map);
+        (auth.user.is_some() && plain(&auth.password))
+            || auth
+                .users
+                .iter()
+                .any(|u| plain(&u.password) && !(mapped && u.password.as_deref().unwrap_or("").is_empty()))
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {

@@ -87,6 +87,8 @@ pub struct Applied {
     pub not_implemented: Vec<(String, Location)>,
     /// nats-server's configuration warnings (printed; the server still starts).
     pub warnings: Vec<ConfError>,
+    /// Where the `tls` block is, for errors found when its files are loaded.
+    pub tls_at: Option<Location>,
 }
 
 /// Applies the top-level keys of `map` to `config`. Every error found is returned, in file order.
@@ -119,6 +121,7 @@ pub fn apply(map: &Map, config: &mut Config) -> Result<Applied, Vec<ConfError>> 
                 match super::tls::parse(value) {
                     Ok((settings, unimplemented)) => {
                         config.tls = Some(settings);
+                        applied.tls_at = Some(key_at.clone());
                         for name in unimplemented {
                             applied.not_implemented.push((format!("tls.{name}"), key_at.clone()));
                         }

@@ -1,0 +1,162 @@
+//! TLS for client connections, in one place for both runtimes: the rustls server
+//! configuration built from the `tls` block, what a client's certificate says about it (for
+//! `verify_and_map`), and nats-server's texts for what goes wrong.
+//!
+//! The core's state machine never sees ciphertext: a runtime runs the handshake with
+//! [`TlsAcceptor`], reports [`crate::Input::TlsEstablished`] (with [`peer_identity`]) or
+//! [`crate::Input::TlsFailed`], and from then on feeds the core plaintext. Reading the
+//! certificate files is the caller's job ([`TlsFiles`]), so this module performs no IO.
+
+mod identity;
+
+use std::sync::Arc;
+
+pub use identity::{parse_dn, peer_identity, rdn_equal, Dn, Rdn};
+pub use rustls;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+
+use crate::config::tls::{TlsSettings, TlsVersion};
+
+/// Where certificates come from.
+pub trait TlsFiles {
+    /// The bytes of `path`, or nats-server's text for why not (`open x: no such file or
+    /// directory`).
+    fn read(&self, path: &str) -> Result<Vec<u8>, String>;
+    /// The operating system's trusted roots, for `verify` without a `ca_file`.
+    fn system_roots(&self) -> Vec<CertificateDer<'static>>;
+}
+
+/// Why the TLS configuration cannot be used; the texts are nats-server's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TlsError {
+    /// The certificate or key file cannot be read or parsed, or they do not match.
+    #[error("error parsing X509 certificate/key pair: {0}")]
+    KeyPair(String),
+    /// The CA file cannot be read.
+    #[error("{0}")]
+    CaFile(String),
+    /// The CA file holds no usable certificate.
+    #[error("failed to parse root ca certificate")]
+    BadCa,
+    /// rustls refused the configuration.
+    #[error("error creating TLS configuration: {0}")]
+    Config(String),
+}
+
+/// Accepts TLS client connections: the rustls configuration plus how the handshake starts.
+#[derive(Clone)]
+pub struct TlsAcceptor {
+    /// Shared by every connection.
+    pub config: Arc<ServerConfig>,
+    /// Handshake before INFO (`handshake_first`); otherwise INFO goes out in plaintext and the
+    /// client then starts TLS.
+    pub handshake_first: bool,
+}
+
+impl std::fmt::Debug for TlsAcceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsAcceptor")
+            .field("handshake_first", &self.handshake_first)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsAcceptor {
+    /// Builds the acceptor for `settings`, reading the files through `files`.
+    pub fn new(settings: &TlsSettings, files: &dyn TlsFiles) -> Result<Self, TlsError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cert_pem = files.read(&settings.cert_file).map_err(TlsError::KeyPair)?;
+        let key_pem = files.read(&settings.key_file).map_err(TlsError::KeyPair)?;
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+            .collect::<Result<_, _>>()
+            .map_err(|e| {
+            TlsError::KeyPair(format!("tls: failed to find any PEM data in certificate input ({e})"))
+        })?;
+        if chain.is_empty() {
+            return Err(TlsError::KeyPair(
+                "tls: failed to find any PEM data in certificate input".to_string(),
+            ));
+        }
+        let key = PrivateKeyDer::from_pem_slice(&key_pem)
+            .map_err(|_| TlsError::KeyPair("tls: failed to find any PEM data in key input".to_string()))?;
+        let versions: &[&rustls::SupportedProtocolVersion] = match settings.min_version {
+            TlsVersion::V1_2 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+            TlsVersion::V1_3 => &[&rustls::version::TLS13],
+        };
+        let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_protocol_versions(versions)
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+        let builder = if settings.verifies_clients() {
+            let mut roots = RootCertStore::empty();
+            match &settings.ca_file {
+                Some(path) => {
+                    let pem = files.read(path).map_err(TlsError::CaFile)?;
+                    let mut found = false;
+                    for cert in CertificateDer::pem_slice_iter(&pem) {
+                        let cert = cert.map_err(|_| TlsError::BadCa)?;
+                        roots.add(cert).map_err(|_| TlsError::BadCa)?;
+                        found = true;
+                    }
+                    if !found {
+                        return Err(TlsError::BadCa);
+                    }
+                }
+                None => {
+                    for cert in files.system_roots() {
+                        let _ = roots.add(cert);
+                    }
+                }
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| TlsError::Config(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let config = builder.with_single_cert(chain, key).map_err(|e| {
+            TlsError::KeyPair(match e {
+                rustls::Error::InconsistentKeys(_) => "tls: private key does not match public key".to_string(),
+                other => other.to_string(),
+            })
+        })?;
+        Ok(TlsAcceptor {
+            config: Arc::new(config),
+            handshake_first: settings.handshake_first,
+        })
+    }
+
+    /// A server session for one connection.
+    pub fn session(&self) -> Result<rustls::ServerConnection, rustls::Error> {
+        rustls::ServerConnection::new(Arc::clone(&self.config))
+    }
+}
+
+/// How a handshake failure is described in the log (`TLS handshake error: <this>`). Bytes that
+/// are not TLS at all get Go's wording, which operators grep for.
+pub fn describe_failure(error: &rustls::Error, first_bytes: &[u8]) -> String {
+    if !looks_like_tls(first_bytes) {
+        return "tls: first record does not look like a TLS handshake".to_string();
+    }
+    match error {
+        rustls::Error::NoCertificatesPresented => "tls: client didn't provide a certificate".to_string(),
+        rustls::Error::InvalidCertificate(e) => format!("tls: failed to verify client certificate: {e}"),
+        other => format!("tls: {other}"),
+    }
+}
+
+/// Whether a connection's first bytes start a TLS record (a handshake or alert record with a
+/// plausible version), as Go's first-record check decides.
+pub fn looks_like_tls(first_bytes: &[u8]) -> bool {
+    match first_bytes {
+        [] => true,
+        [kind, rest @ ..] if *kind == 0x16 || *kind == 0x15 => match rest {
+            [major, ..] => *major < 0x10,
+            [] => true,
+        },
+        _ => false,
+    }
+}
