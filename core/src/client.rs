@@ -9,6 +9,7 @@ use crate::proto::error::{
 };
 use crate::proto::json::ConnectError;
 use crate::proto::{ClientOp, ParseError, ParserLimits};
+use crate::security::AuthStep;
 use crate::server::{Level, Server};
 
 /// A queue group name reserved for the server's own use.
@@ -206,12 +207,11 @@ impl Server {
             self.close(id, CloseReason::NoRespondersRequiresHeaders, true);
             return None;
         }
-        if !self.authenticate(id) {
-            return None;
-        }
-        self.reset_first_ping(id);
-        if opts.verbose {
-            self.send_ok(id);
+        match self.authenticate(id) {
+            AuthStep::Refused => return None,
+            AuthStep::Done => self.connected(id, opts.verbose),
+            // Finished when the runtime answers the password check.
+            AuthStep::Pending => {}
         }
         let conn = self.conn(id)?;
         let mut limits = conn.parser.limits();
@@ -220,6 +220,14 @@ impl Server {
         limits.max_payload = self.config.max_payload;
         limits.headers = opts.headers;
         Some(limits)
+    }
+
+    /// A client finished CONNECT: the early RTT ping, and `+OK` if verbose.
+    pub(crate) fn connected(&mut self, id: ConnId, verbose: bool) {
+        self.reset_first_ping(id);
+        if verbose {
+            self.send_ok(id);
+        }
     }
 
     pub(crate) fn send_ok(&mut self, id: ConnId) {

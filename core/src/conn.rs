@@ -152,6 +152,20 @@ pub(crate) struct Conn {
     pub cert: Option<CertIdentity>,
     /// The TLS handshake must complete by then (TLS connections only).
     pub tls_deadline: Option<Instant>,
+    /// A CONNECT waiting for the runtime's password check; reading is paused meanwhile.
+    pub pending_auth: Option<Box<PendingAuth>>,
+    /// Bytes that arrived after that CONNECT, handled once the check is answered.
+    pub held: Vec<bytes::Bytes>,
+    /// The bcrypt hash this client's password was checked against (a reload that keeps the
+    /// hash need not check again).
+    pub verified_hash: Option<String>,
+}
+
+/// A CONNECT whose password is being checked.
+pub(crate) struct PendingAuth {
+    pub then: crate::auth::Authenticated,
+    pub refused: crate::auth::Refused,
+    pub hash: String,
 }
 
 impl Conn {

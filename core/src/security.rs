@@ -7,10 +7,21 @@ use std::collections::HashMap;
 
 use crate::account::{Account, AccountId, GLOBAL_ACCOUNT, SYSTEM_ACCOUNT};
 use crate::auth::permissions::ClientPermissions;
-use crate::auth::{Auth, Authenticated, CertIdentity, Identity};
-use crate::conn::{CloseReason, ConnId};
+use crate::auth::{Auth, Authenticated, CertIdentity, Decision, Identity};
+use crate::conn::{CloseReason, ConnId, PendingAuth};
 use crate::proto::error::{ERR_AUTHENTICATION_TIMEOUT, ERR_AUTHORIZATION_VIOLATION};
-use crate::server::{Level, Server, TimerKind};
+use crate::server::{Level, Output, Server, TimerKind};
+
+/// Where authenticating a CONNECT got to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthStep {
+    /// The client is in.
+    Done,
+    /// The client was refused and closed.
+    Refused,
+    /// The runtime is checking its password.
+    Pending,
+}
 
 impl Server {
     /// (Re)builds accounts, imports and the authentication tables from the configuration.
@@ -171,27 +182,66 @@ impl Server {
         self.close(id, CloseReason::AuthenticationViolation, true);
     }
 
-    /// Authenticates the CONNECT `id` just sent. False if the client was refused (and closed).
-    pub(crate) fn authenticate(&mut self, id: ConnId) -> bool {
-        let Some(conn) = self.conn(id) else { return false };
+    /// Authenticates the CONNECT `id` just sent. A bcrypt password is handed to the runtime to
+    /// check; the connection then waits (see [`Server::on_password_checked`]).
+    pub(crate) fn authenticate(&mut self, id: ConnId) -> AuthStep {
+        let Some(conn) = self.conn(id) else {
+            return AuthStep::Refused;
+        };
         if !self.auth.required() {
             if let Some(conn) = self.conn_mut(id) {
                 conn.authenticated = true;
             }
-            return true;
+            return AuthStep::Done;
         }
-        let result = self
+        let decision = self
             .auth
             .authenticate(&conn.opts, conn.nonce.as_deref(), conn.cert.as_ref());
-        match result {
-            Ok(who) => {
+        match decision {
+            Decision::Accept(who) => {
                 self.bind(id, who);
-                true
+                AuthStep::Done
             }
-            Err(refused) => {
+            Decision::Refuse(refused) => {
                 self.auth_violation(id, refused.log);
-                false
+                AuthStep::Refused
             }
+            Decision::Check { check, then, refused } => {
+                let Some(conn) = self.conn_mut(id) else {
+                    return AuthStep::Refused;
+                };
+                // nats-server stops the auth timer when CONNECT arrives.
+                conn.auth_deadline = None;
+                conn.pending_auth = Some(Box::new(PendingAuth {
+                    then,
+                    refused,
+                    hash: check.hash.clone(),
+                }));
+                self.outputs.push_back(Output::CheckPassword { conn: id, check });
+                AuthStep::Pending
+            }
+        }
+    }
+
+    /// The runtime checked a password: let the client in (and handle what it sent meanwhile),
+    /// or refuse it.
+    pub(crate) fn on_password_checked(&mut self, id: ConnId, ok: bool) {
+        let Some(conn) = self.conn_mut(id) else { return };
+        let Some(pending) = conn.pending_auth.take() else {
+            return;
+        };
+        let held = std::mem::take(&mut conn.held);
+        if !ok {
+            self.auth_violation(id, pending.refused.log);
+            return;
+        }
+        let verbose = conn.opts.verbose;
+        conn.verified_hash = Some(pending.hash);
+        self.bind(id, pending.then);
+        self.connected(id, verbose);
+        self.outputs.push_back(Output::ResumeReading(id));
+        for data in held {
+            self.on_received(id, data);
         }
     }
 
@@ -251,10 +301,19 @@ impl Server {
             }
             let result = match &conn.identity {
                 Identity::Anonymous => self.auth.no_auth_user().ok_or(()),
-                _ => self
+                _ => match self
                     .auth
                     .authenticate(&conn.opts, conn.nonce.as_deref(), conn.cert.as_ref())
-                    .map_err(|_| ()),
+                {
+                    // The same hash the password was checked against: still good.
+                    Decision::Check { check, then, .. }
+                        if conn.verified_hash.as_deref() == Some(check.hash.as_str()) =>
+                    {
+                        Ok(then)
+                    }
+                    // A changed hash is checked here, on the core's thread: reloads are rare.
+                    decision => decision.resolve().map_err(|_| ()),
+                },
             };
             match result {
                 Ok(who) if who.account == conn.account => {

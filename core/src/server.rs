@@ -61,6 +61,13 @@ pub enum Input {
         /// The client's verified certificate, if it presented one.
         cert: Option<crate::auth::CertIdentity>,
     },
+    /// The answer to [`Output::CheckPassword`].
+    PasswordChecked {
+        /// The connection.
+        conn: ConnId,
+        /// Whether the password matched.
+        ok: bool,
+    },
     /// The TLS handshake with a client failed; the core logs why and closes it.
     TlsFailed {
         /// The connection.
@@ -126,6 +133,14 @@ pub enum Output {
     /// Every connection is closed: the runtime finishes writing what `Close` handed it, then
     /// returns.
     Exit,
+    /// Run `check` (a bcrypt comparison, slow by design) off the core's thread and answer
+    /// with [`Input::PasswordChecked`]. The connection's reading is paused meanwhile.
+    CheckPassword {
+        /// The connection.
+        conn: ConnId,
+        /// The comparison.
+        check: crate::auth::credentials::PasswordCheck,
+    },
     /// A line for the server log.
     Log {
         /// Severity.
@@ -314,6 +329,9 @@ impl Server {
             auth_deadline: None,
             cert: None,
             tls_deadline: None,
+            pending_auth: None,
+            held: Vec::new(),
+            verified_hash: None,
         });
         self.stats.total_connections += 1;
         self.timers.push(Reverse((first_ping, TimerKind::Ping, id)));
@@ -352,6 +370,7 @@ impl Server {
             Input::LameDuck => self.enter_lame_duck(),
             Input::TlsEstablished { conn, cert } => self.on_tls_established(conn, cert),
             Input::TlsFailed { conn, error } => self.on_tls_failed(conn, &error),
+            Input::PasswordChecked { conn, ok } => self.on_password_checked(conn, ok),
         }
     }
 
@@ -491,8 +510,14 @@ impl Server {
         });
     }
 
-    fn on_received(&mut self, id: ConnId, data: Bytes) {
+    pub(crate) fn on_received(&mut self, id: ConnId, data: Bytes) {
         let Some(conn) = self.conn_mut(id) else { return };
+        // Reads that were under way when an authentication check paused the connection wait
+        // for its answer.
+        if conn.pending_auth.is_some() {
+            conn.held.push(data);
+            return;
+        }
         let mut parser = std::mem::take(&mut conn.parser);
         let mut pos = 0;
         loop {
@@ -511,6 +536,14 @@ impl Server {
             }
             if let Some(limits) = new_limits {
                 parser.set_limits(limits);
+            }
+            if let Some(conn) = self.conn_mut(id).filter(|c| c.pending_auth.is_some()) {
+                if pos < data.len() {
+                    conn.held.push(data.slice(pos..));
+                }
+                conn.parser = parser;
+                self.outputs.push_back(Output::PauseReading(id));
+                return;
             }
         }
         if let Some(conn) = self.conn_mut(id) {

@@ -37,6 +37,10 @@ pub struct Harness {
     pub stopped_accepting: bool,
     /// The server asked the runtime to finish.
     pub exited: bool,
+    /// Hold password checks in `password_checks` instead of answering them at once.
+    pub defer_password_checks: bool,
+    /// Password checks the server asked for and the test has not answered.
+    pub password_checks: Vec<(ConnId, crate::auth::credentials::PasswordCheck)>,
 }
 
 impl Harness {
@@ -50,6 +54,8 @@ impl Harness {
             logs: Vec::new(),
             stopped_accepting: false,
             exited: false,
+            defer_password_checks: false,
+            password_checks: Vec::new(),
         }
     }
 
@@ -119,6 +125,15 @@ impl Harness {
         self.now = end;
     }
 
+    /// Answers the password checks held back so far, as the runtime's worker would.
+    pub fn answer_password_checks(&mut self) {
+        for (conn, check) in std::mem::take(&mut self.password_checks) {
+            let ok = check.run();
+            self.server.handle(self.now, Input::PasswordChecked { conn, ok });
+            self.drain();
+        }
+    }
+
     /// Lets a stalled connection's writes through again.
     pub fn unstall(&mut self, id: ConnId) {
         self.stalled.retain(|c| *c != id);
@@ -141,6 +156,7 @@ impl Harness {
 
     fn drain(&mut self) {
         let mut writes = Vec::new();
+        let mut checks = Vec::new();
         while let Some(output) = self.server.poll_output() {
             match output {
                 Output::Write(id) => writes.push(id),
@@ -156,7 +172,17 @@ impl Harness {
                 Output::PauseReading(conn) => self.peers.entry(conn).or_default().paused = true,
                 Output::ResumeReading(conn) => self.peers.entry(conn).or_default().paused = false,
                 Output::Log { level, message } => self.logs.push(format!("{} {message}", level.tag())),
+                Output::CheckPassword { conn, check } => checks.push((conn, check)),
             }
+        }
+        // The runtime's worker answers password checks; here, at once, in order.
+        if self.defer_password_checks {
+            self.password_checks.append(&mut checks);
+        }
+        for (conn, check) in checks {
+            let ok = check.run();
+            self.server.handle(self.now, Input::PasswordChecked { conn, ok });
+            self.drain();
         }
         for id in writes {
             if !self.stalled.contains(&id) {

@@ -108,6 +108,41 @@ fn users_with_plain_and_bcrypt_passwords() {
 }
 
 #[test]
+fn bcrypt_checks_run_off_the_core_while_others_carry_on() {
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    let mut h = harness(&format!(
+        "authorization {{ users = [ {{user: slow, password: \"{hash}\"}}, {{user: fast, password: f}} ] }}"
+    ));
+    h.defer_password_checks = true;
+    let (fast, _) = login(&mut h, r#"{"verbose":false,"user":"fast","pass":"f"}"#);
+    let good = h.connect();
+    h.read(good);
+    // CONNECT and what follows it in the same read: held until the check is answered.
+    h.send(
+        good,
+        b"CONNECT {\"verbose\":false,\"user\":\"slow\",\"pass\":\"pw\"}\r\nSUB a 1\r\nPING\r\n",
+    );
+    assert!(h.paused(good), "reading pauses while the password is checked");
+    // A read that was already under way is held too.
+    h.send(good, b"PUB a 1\r\nx\r\nPING\r\n");
+    let bad = h.connect();
+    h.read(bad);
+    h.send(
+        bad,
+        b"CONNECT {\"verbose\":false,\"user\":\"slow\",\"pass\":\"nope\"}\r\n",
+    );
+    assert_eq!(h.password_checks.len(), 2);
+    h.send(fast, b"PING\r\n");
+    assert_eq!(h.read_text(fast), "PONG\r\n", "others are served meanwhile");
+    assert_eq!(h.read_text(good), "");
+    h.answer_password_checks();
+    assert!(!h.paused(good));
+    assert_eq!(h.read_text(good), "PONG\r\nMSG a 1 1\r\nx\r\nPONG\r\n");
+    assert_eq!(h.read_text(bad), VIOLATION);
+    assert_eq!(h.closed(bad), Some(CloseReason::AuthenticationViolation));
+}
+
+#[test]
 fn single_user_from_the_authorization_block() {
     let mut h = harness("authorization { user: admin, password: pw }");
     let (_, reply) = login(&mut h, r#"{"verbose":false,"user":"admin","pass":"pw"}"#);

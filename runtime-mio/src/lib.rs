@@ -499,6 +499,17 @@ impl EventLoop {
                 Output::StopAccepting => self.stop_listening(),
                 Output::Exit => self.exit = true,
                 Output::Log { level, message } => (self.log)(level, &message),
+                Output::CheckPassword { conn, check } => {
+                    // bcrypt is slow by design: a worker thread runs it and wakes the loop.
+                    let controller = self.controller();
+                    let spawned = std::thread::Builder::new()
+                        .name("password-check".to_string())
+                        .spawn(move || controller.send(Input::PasswordChecked { conn, ok: check.run() }));
+                    if spawned.is_err() {
+                        let now = self.now();
+                        self.server.handle(now, Input::PasswordChecked { conn, ok: false });
+                    }
+                }
             }
         }
     }

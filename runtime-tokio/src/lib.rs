@@ -39,6 +39,8 @@ pub(crate) enum Event {
     Secured(ConnId, Option<natrix_core::auth::CertIdentity>),
     /// The TLS handshake failed, and why.
     TlsFailed(ConnId, String),
+    /// A password check finished.
+    PasswordChecked(ConnId, bool),
 }
 
 /// Events the core task takes in one go before writing what they produced.
@@ -108,6 +110,14 @@ impl Driver {
                 Output::StopAccepting => self.accepting = false,
                 Output::Exit => self.exit = true,
                 Output::Log { level, message } => (self.log)(level, &message),
+                Output::CheckPassword { conn, check } => {
+                    // bcrypt is slow by design: run it on the blocking pool, not the core task.
+                    let events = self.events.clone();
+                    tokio::spawn(async move {
+                        let ok = tokio::task::spawn_blocking(move || check.run()).await.unwrap_or(false);
+                        let _ = events.send(Event::PasswordChecked(conn, ok)).await;
+                    });
+                }
             }
         }
     }
@@ -125,6 +135,7 @@ impl Driver {
                 (Input::TlsEstablished { conn, cert }, None)
             }
             Event::TlsFailed(conn, error) => (Input::TlsFailed { conn, error }, None),
+            Event::PasswordChecked(conn, ok) => (Input::PasswordChecked { conn, ok }, None),
         };
         self.server.handle(now, input);
         self.drain();

@@ -17,6 +17,28 @@ pub fn is_bcrypt(stored: &str) -> bool {
         && b[6] == b'$'
 }
 
+/// A bcrypt comparison. Each takes tens of milliseconds by design, so the core does not run
+/// it: it asks the runtime to ([`crate::Output::CheckPassword`]) and waits for the answer
+/// ([`crate::Input::PasswordChecked`]) while other connections carry on.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordCheck {
+    pub(crate) hash: String,
+    pub(crate) password: String,
+}
+
+impl std::fmt::Debug for PasswordCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordCheck { .. }")
+    }
+}
+
+impl PasswordCheck {
+    /// Runs the comparison (slow: call it off the core's thread).
+    pub fn run(&self) -> bool {
+        bcrypt::verify(&self.password, &self.hash).unwrap_or(false)
+    }
+}
+
 /// Whether the client's secret matches the stored one.
 pub fn secret_matches(stored: &str, given: &str) -> bool {
     if is_bcrypt(stored) {
@@ -168,10 +190,12 @@ mod tests {
         assert_eq!(verify_nkey_signature(&key, nonce, Some(&url)), Ok(()));
         assert_eq!(verify_nkey_signature(&key, nonce, Some(&format!("{std}=="))), Ok(()));
         // nats-server takes neither padded URL-safe nor unpadded standard base64.
-        assert_eq!(
-            verify_nkey_signature(&key, nonce, Some(&format!("{url}=="))),
-            Err(SignatureError::Encoding)
-        );
+        if url.contains(['-', '_']) {
+            assert_eq!(
+                verify_nkey_signature(&key, nonce, Some(&format!("{url}=="))),
+                Err(SignatureError::Encoding)
+            );
+        }
         if std != url {
             assert_eq!(
                 verify_nkey_signature(&key, nonce, Some(&std)),

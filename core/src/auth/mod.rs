@@ -85,6 +85,41 @@ pub struct Authenticated {
     pub permissions: Option<Arc<Permissions>>,
 }
 
+/// What a CONNECT's credentials lead to.
+#[derive(Debug, Clone)]
+pub enum Decision {
+    /// The client is in.
+    Accept(Authenticated),
+    /// The client is refused.
+    Refuse(Refused),
+    /// The client is in if `check` passes (a bcrypt hash), refused with `refused` if not.
+    Check {
+        /// The comparison to run off the core's thread.
+        check: credentials::PasswordCheck,
+        /// Who the client is if it passes.
+        then: Authenticated,
+        /// What to log if it does not.
+        refused: Refused,
+    },
+}
+
+impl Decision {
+    /// Runs a pending check inline (tests, and reload's rare re-check of changed passwords).
+    pub fn resolve(self) -> Result<Authenticated, Refused> {
+        match self {
+            Decision::Accept(who) => Ok(who),
+            Decision::Refuse(refused) => Err(refused),
+            Decision::Check { check, then, refused } => {
+                if check.run() {
+                    Ok(then)
+                } else {
+                    Err(refused)
+                }
+            }
+        }
+    }
+}
+
 /// A refused authentication, with what nats-server logs about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
@@ -107,6 +142,16 @@ pub fn describe_credentials(opts: &ConnectOptions) -> Option<String> {
     } else {
         None
     }
+}
+
+/// What `decide` found: an answer, or a secret still to compare.
+enum Verdict<'a> {
+    Accept(Authenticated),
+    Compare {
+        stored: &'a str,
+        given: &'a str,
+        then: Authenticated,
+    },
 }
 
 /// The compiled authentication settings.
@@ -222,96 +267,121 @@ impl Auth {
 
     /// Decides a CONNECT. `nonce` is the one sent in INFO; `cert` is the client's verified
     /// certificate, if any.
-    pub fn authenticate(
-        &self,
-        opts: &ConnectOptions,
-        nonce: Option<&str>,
-        cert: Option<&CertIdentity>,
-    ) -> Result<Authenticated, Refused> {
-        let refuse = || Refused {
+    pub fn authenticate(&self, opts: &ConnectOptions, nonce: Option<&str>, cert: Option<&CertIdentity>) -> Decision {
+        match self.decide(opts, nonce, cert) {
+            Ok(Verdict::Accept(who)) => Decision::Accept(who),
+            Ok(Verdict::Compare { stored, given, then }) => {
+                let refused = self.refusal(opts);
+                if credentials::is_bcrypt(stored) {
+                    Decision::Check {
+                        check: credentials::PasswordCheck {
+                            hash: stored.to_string(),
+                            password: given.to_string(),
+                        },
+                        then,
+                        refused,
+                    }
+                } else if credentials::constant_time_eq(stored.as_bytes(), given.as_bytes()) {
+                    Decision::Accept(then)
+                } else {
+                    Decision::Refuse(refused)
+                }
+            }
+            Err(refused) => Decision::Refuse(refused),
+        }
+    }
+
+    fn refusal(&self, opts: &ConnectOptions) -> Refused {
+        Refused {
             log: match describe_credentials(opts) {
                 Some(who) => format!("authentication error - {who}"),
                 None => "authentication error".to_string(),
             },
-        };
+        }
+    }
+
+    /// The decision, short of comparing a secret.
+    fn decide<'a>(
+        &'a self,
+        opts: &'a ConnectOptions,
+        nonce: Option<&str>,
+        cert: Option<&CertIdentity>,
+    ) -> Result<Verdict<'a>, Refused> {
+        let refuse = || self.refusal(opts);
         if !self.nkeys.is_empty() {
             if let Some(key) = opts.nkey.as_deref() {
                 let user = self.nkeys.get(key).ok_or_else(refuse)?;
                 credentials::verify_nkey_signature(key, nonce.unwrap_or("").as_bytes(), opts.sig.as_deref())
                     .map_err(|_| refuse())?;
-                return Ok(Authenticated {
+                return Ok(Verdict::Accept(Authenticated {
                     identity: Identity::Nkey(key.to_string()),
                     account: user.account,
                     permissions: user.permissions.clone(),
-                });
+                }));
             }
         }
         if !self.users.is_empty() {
             if self.tls_map {
                 let (name, user) = cert.and_then(|c| self.map_certificate(c)).ok_or_else(refuse)?;
-                return Ok(Authenticated {
+                return Ok(Verdict::Accept(Authenticated {
                     identity: Identity::User(name),
                     account: user.account,
                     permissions: user.permissions.clone(),
-                });
+                }));
             }
             let empty = |v: &Option<String>| v.as_deref().is_none_or(str::is_empty);
             // Only a client that presents no credentials at all becomes the no_auth_user.
             if empty(&opts.user) && empty(&opts.pass) && empty(&opts.auth_token) {
-                return self.no_auth_user().ok_or_else(refuse);
+                return self.no_auth_user().map(Verdict::Accept).ok_or_else(refuse);
             }
             let Some(name) = opts.user.as_deref().filter(|u| !u.is_empty()) else {
                 return Err(refuse());
             };
             let password = opts.pass.as_deref().unwrap_or("");
             let user = self.users.get(name).ok_or_else(refuse)?;
-            let ok = match &user.secret {
-                Some(secret) => credentials::secret_matches(secret, password),
-                None => password.is_empty(),
-            };
-            return if ok {
-                Ok(Authenticated {
+            return Ok(Verdict::Compare {
+                stored: user.secret.as_deref().unwrap_or(""),
+                given: password,
+                then: Authenticated {
                     identity: Identity::User(name.to_string()),
                     account: user.account,
                     permissions: user.permissions.clone(),
-                })
-            } else {
-                Err(refuse())
-            };
+                },
+            });
         }
         if let Some(token) = &self.token {
-            let given = opts.auth_token.as_deref().unwrap_or("");
-            return if credentials::secret_matches(token, given) {
-                Ok(Authenticated {
+            return Ok(Verdict::Compare {
+                stored: token,
+                given: opts.auth_token.as_deref().unwrap_or(""),
+                then: Authenticated {
                     identity: Identity::Token,
                     account: AccountId(0),
                     permissions: None,
-                })
-            } else {
-                Err(refuse())
-            };
+                },
+            });
         }
         if let Some((name, password)) = &self.single_user {
-            let user_ok = opts.user.as_deref() == Some(name.as_str());
-            let pass_ok = credentials::secret_matches(password, opts.pass.as_deref().unwrap_or(""));
-            return if user_ok && pass_ok {
-                Ok(Authenticated {
+            if opts.user.as_deref() != Some(name.as_str()) {
+                return Err(refuse());
+            }
+            return Ok(Verdict::Compare {
+                stored: password,
+                given: opts.pass.as_deref().unwrap_or(""),
+                then: Authenticated {
                     identity: Identity::User(name.clone()),
                     account: AccountId(0),
                     permissions: None,
-                })
-            } else {
-                Err(refuse())
-            };
+                },
+            });
         }
         if self.required() {
             return Err(refuse());
         }
-        Ok(Authenticated {
+        Ok(Verdict::Accept(Authenticated {
             identity: Identity::Anonymous,
             account: AccountId(0),
             permissions: None,
-        })
+        }))
     }
 
     /// The user a certificate names: an email, DNS or URI SAN, then the subject, as
