@@ -60,6 +60,8 @@ pub struct Options {
     pub tls_key: Option<String>,
     /// `--tlscacert`: the CA for client certificates.
     pub tls_ca_cert: Option<String>,
+    /// `-m`/`--http_port`: the monitoring port.
+    pub http_port: Option<i32>,
     /// Flags nats-server has that Natrix accepts but does not implement yet.
     pub not_implemented: Vec<String>,
 }
@@ -120,6 +122,7 @@ enum Flag {
     TlsCert,
     TlsKey,
     TlsCaCert,
+    HttpPort,
     /// A nats-server flag with a value that Natrix does not implement yet.
     LaterValue,
     /// A nats-server boolean flag that Natrix does not implement yet.
@@ -153,8 +156,9 @@ impl Flag {
             "tlscert" => Flag::TlsCert,
             "tlskey" => Flag::TlsKey,
             "tlscacert" => Flag::TlsCaCert,
-            "m" | "http_port" | "ms" | "https_port" | "client_advertise" | "routes" | "cluster" | "cluster_listen"
-            | "cluster_name" | "cluster_advertise" | "connect_retries" | "sd" | "store_dir" | "max_traced_msg_len"
+            "m" | "http_port" => Flag::HttpPort,
+            "ms" | "https_port" | "client_advertise" | "routes" | "cluster" | "cluster_listen" | "cluster_name"
+            | "cluster_advertise" | "connect_retries" | "sd" | "store_dir" | "max_traced_msg_len"
             | "log_size_limit" | "log_max_num" | "profile" | "ldm_grace" => Flag::LaterValue,
             "js" | "jetstream" | "s" | "syslog" | "r" | "remote_syslog" | "no_advertise" | "logtime_utc" => {
                 Flag::LaterBool
@@ -264,6 +268,12 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, CliErro
             Flag::TlsCert => opts.tls_cert = Some(value),
             Flag::TlsKey => opts.tls_key = Some(value),
             Flag::TlsCaCert => opts.tls_ca_cert = Some(value),
+            Flag::HttpPort => {
+                opts.http_port = Some(value.parse().map_err(|_| CliError::BadValue {
+                    flag: name.to_string(),
+                    value: value.clone(),
+                })?)
+            }
             _ => opts.not_implemented.push(format!("-{name}")),
         }
     }
@@ -299,6 +309,9 @@ Server Options:
     -P, --pid <file>                 File to store PID
         --ports_file_dir <dir>       Creates a ports file in the specified directory (<executable_name>_<pid>.ports).
         --runtime <tokio|mio>        Event loop that drives the server (default: tokio)
+
+Monitoring Options:
+    -m, --http_port <port>           Use port for http monitoring (-1 picks a free port)
 
 Authorization Options:
         --user <user>                User required for connections

@@ -84,6 +84,12 @@ fn apply_flags(opts: &Options, config: &mut Config) -> Result<(), String> {
     if let Some(runtime) = &opts.runtime {
         config.runtime = Some(runtime.clone());
     }
+    if let Some(port) = opts.http_port {
+        config.http_port = Some(match port {
+            -1 => 0,
+            p => u16::try_from(p).map_err(|_| format!("invalid port {p}"))?,
+        });
+    }
     if let Some(user) = &opts.user {
         config.authorization.user = Some(user.clone());
     }

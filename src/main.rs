@@ -3,6 +3,7 @@
 mod cli;
 mod config_file;
 mod logger;
+mod process_stats;
 mod signals;
 
 use std::process::ExitCode;
@@ -123,6 +124,7 @@ fn main() -> ExitCode {
     };
     let Started {
         listener,
+        monitor,
         server,
         ports_file,
         tls,
@@ -135,8 +137,8 @@ fn main() -> ExitCode {
         actions,
     };
     let result = match runtime {
-        Runtime::Tokio => run_tokio(listener, server, sink, control, tls),
-        Runtime::Mio => natrix_mio::serve(listener, server, sink, tls, |controller| {
+        Runtime::Tokio => run_tokio(listener, monitor, server, sink, control, tls),
+        Runtime::Mio => natrix_mio::serve(listener, monitor, server, sink, tls, |controller| {
             control.listen(move |input| controller.send(input));
         }),
     };
@@ -170,8 +172,19 @@ struct Control {
 
 impl Control {
     /// Acts on signals on a thread of its own; `send` hands an input to the running core.
-    fn listen(self, send: impl Fn(Input) + Send + 'static) {
+    fn listen(self, send: impl Fn(Input) + Send + Clone + 'static) {
         let Control { logger, opts, actions } = self;
+        // Memory and CPU figures for monitoring, once a second.
+        let sampler_send = send.clone();
+        let _ = std::thread::Builder::new()
+            .name("process-stats".to_string())
+            .spawn(move || {
+                let mut sampler = process_stats::Sampler::new();
+                loop {
+                    sampler_send(Input::ProcessStats(sampler.sample()));
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+            });
         let spawned = std::thread::Builder::new().name("operator".to_string()).spawn(move || {
             for action in actions {
                 act(action, &logger, &opts, &send);
@@ -212,6 +225,7 @@ fn act(action: signals::Action, logger: &Logger, opts: &cli::Options, send: &imp
 /// What start-up produced.
 struct Started {
     listener: std::net::TcpListener,
+    monitor: Option<std::net::TcpListener>,
     server: Server,
     ports_file: Option<String>,
     tls: Option<natrix_core::tls::TlsAcceptor>,
@@ -239,6 +253,31 @@ fn start(mut config: Config, opts: &cli::Options) -> Option<Started> {
         }
     };
     config.port = listener.local_addr().map(|a| a.port()).unwrap_or(config.port);
+    let monitor = match config.http_port {
+        Some(port) => {
+            let host = config.http_host.clone().unwrap_or_else(|| config.host.clone());
+            let bind = join_host_port(&host, port);
+            match std::net::TcpListener::bind(&bind) {
+                Ok(monitor) => {
+                    config.http_port = monitor.local_addr().ok().map(|a| a.port());
+                    config.http_host = Some(host);
+                    Some(monitor)
+                }
+                Err(e) => {
+                    logger::emit(
+                        Level::Fatal,
+                        &format!("Can't listen to the monitor port: listen tcp {bind}: {e}"),
+                    );
+                    return None;
+                }
+            }
+        }
+        None => None,
+    };
+    config.start_unix_nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
     config.seed = seed_from_os();
     config.toolchain = env!("NATRIX_RUSTC_VERSION").to_string();
     let runtime = config.runtime.clone().unwrap_or_else(|| "tokio".to_string());
@@ -264,6 +303,12 @@ fn start(mut config: Config, opts: &cli::Options) -> Option<Started> {
     if let Some(file) = &opts.config_file {
         logger::emit(Level::Info, &format!("Using configuration file: {file}"));
     }
+    if let (Some(host), Some(port)) = (&config.http_host, config.http_port) {
+        logger::emit(
+            Level::Info,
+            &format!("Starting http monitor on {}", join_host_port(host, port)),
+        );
+    }
     logger::emit(
         Level::Info,
         &format!(
@@ -287,6 +332,7 @@ fn start(mut config: Config, opts: &cli::Options) -> Option<Started> {
     logger::emit(Level::Info, "Server is ready");
     Some(Started {
         listener,
+        monitor,
         server,
         ports_file,
         tls,
@@ -306,7 +352,10 @@ fn write_ports_file(dir: &str, config: &Config) -> Option<String> {
         "::" => "::1",
         host => host,
     };
-    let ports = serde_json::json!({ "nats": [format!("nats://{}", join_host_port(host, config.port))] });
+    let mut ports = serde_json::json!({ "nats": [format!("nats://{}", join_host_port(host, config.port))] });
+    if let Some(port) = config.http_port {
+        ports["monitoring"] = serde_json::json!([format!("http://{}", join_host_port(host, port))]);
+    }
     match std::fs::write(&path, ports.to_string()) {
         Ok(()) => Some(path),
         Err(e) => {
@@ -318,6 +367,7 @@ fn write_ports_file(dir: &str, config: &Config) -> Option<String> {
 
 fn run_tokio(
     listener: std::net::TcpListener,
+    monitor: Option<std::net::TcpListener>,
     server: Server,
     sink: LogSink,
     control: Control,
@@ -327,11 +377,18 @@ fn run_tokio(
     runtime.block_on(async move {
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
+        let monitor = match monitor {
+            Some(monitor) => {
+                monitor.set_nonblocking(true)?;
+                Some(tokio::net::TcpListener::from_std(monitor)?)
+            }
+            None => None,
+        };
         let (commands, command_rx) = tokio::sync::mpsc::unbounded_channel();
         control.listen(move |input| {
             let _ = commands.send(input);
         });
-        natrix_tokio::serve_server(listener, server, sink, command_rx, tls).await
+        natrix_tokio::serve_server(listener, monitor, server, sink, command_rx, tls).await
     })
 }
 

@@ -134,8 +134,12 @@ impl Server {
             }
             ClientOp::Pong => {
                 self.trace(id, || "<<- [PONG]".to_string());
+                let now = self.now;
                 if let Some(conn) = self.conn_mut(id) {
                     conn.pings_out = 0;
+                    if let Some(started) = conn.rtt_started {
+                        conn.rtt = Some(now.saturating_duration_since(started));
+                    }
                 }
                 None
             }

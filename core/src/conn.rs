@@ -156,6 +156,12 @@ pub(crate) struct Conn {
     pub pending_auth: Option<Box<PendingAuth>>,
     /// Bytes that arrived after that CONNECT, handled once the check is answered.
     pub held: Vec<bytes::Bytes>,
+    /// When the connection was accepted.
+    pub start: Instant,
+    /// When the client last sent or was sent something.
+    pub last_activity: Instant,
+    /// The last measured round trip (server PING to client PONG).
+    pub rtt: Option<std::time::Duration>,
     /// The bcrypt hash this client's password was checked against (a reload that keeps the
     /// hash need not check again).
     pub verified_hash: Option<String>,

@@ -108,6 +108,11 @@ impl Server {
         };
         let mut delivered = self.route(account, &message);
         delivered |= self.cross_accounts(account, &message);
+        if Some(account) == self.system_account && publish.subject.starts_with(b"$SYS.REQ.") {
+            if let Some(reply) = publish.reply {
+                delivered |= self.answer_sys_request(account, &message, reply);
+            }
+        }
         if !delivered && no_responders {
             if let Some(reply) = publish.reply {
                 self.no_responders(id, account.0 as usize, publish.subject, reply);
@@ -184,6 +189,31 @@ impl Server {
         false
     }
 
+    /// Answers a monitoring request in the system account on the requester's reply subject.
+    fn answer_sys_request(&mut self, account: AccountId, message: &Message<'_>, reply: &[u8]) -> bool {
+        let start = message.header_len.unwrap_or(0);
+        let end = message.framed.len().saturating_sub(2).max(start);
+        let body = message.framed.slice(start..end);
+        let Some(answer) = self.sys_request(message.subject, &body) else {
+            return false;
+        };
+        let mut framed = answer;
+        framed.extend_from_slice(b"\r\n");
+        let framed = Bytes::from(framed);
+        let response = Message {
+            from: crate::account::IMPORT_CONN,
+            echo: true,
+            hops: MAX_HOPS,
+            from_service: true,
+            subject: reply,
+            reply: None,
+            header_len: None,
+            framed: &framed,
+        };
+        self.route(account, &response);
+        true
+    }
+
     /// Delivers a stream import's message in the importing account.
     fn forward_stream(&mut self, forward: &StreamForward, message: &Message<'_>) -> bool {
         if message.hops >= MAX_HOPS {
@@ -251,6 +281,7 @@ impl Server {
         conn.out.push(body);
         conn.outbound.msgs += 1;
         conn.outbound.bytes += total as u64;
+        conn.last_activity = self.now;
         let over = conn.out.pending() > self.config.max_pending;
         self.stats.outbound.msgs += 1;
         self.stats.outbound.bytes += total as u64;

@@ -36,6 +36,7 @@ pub mod config;
 pub mod conn;
 mod deliver;
 mod imports;
+pub mod monitor;
 mod operator;
 pub mod outbound;
 pub mod proto;

@@ -61,6 +61,9 @@ pub enum Input {
         /// The client's verified certificate, if it presented one.
         cert: Option<crate::auth::CertIdentity>,
     },
+    /// Fresh process figures (resident memory, CPU) for monitoring; runtimes or the binary
+    /// send them now and then.
+    ProcessStats(crate::monitor::ProcessStats),
     /// The answer to [`Output::CheckPassword`].
     PasswordChecked {
         /// The connection.
@@ -164,6 +167,8 @@ pub struct Stats {
     pub slow_consumers: u64,
     /// Connections accepted since start.
     pub total_connections: u64,
+    /// Connections closed as stale (PINGs unanswered).
+    pub stale_connections: u64,
 }
 
 /// How often the round trip is re-measured with a PING, even on a busy connection.
@@ -214,6 +219,14 @@ pub struct Server {
     pub(crate) auth: crate::auth::Auth,
     /// The system account, unless disabled.
     pub(crate) system_account: Option<AccountId>,
+    /// Recently closed connections, oldest first, for `/connz?state=closed`.
+    pub(crate) closed: VecDeque<crate::monitor::connz::ConnInfo>,
+    /// Monitoring requests served, by path.
+    pub(crate) http_req_stats: std::collections::BTreeMap<String, u64>,
+    /// The latest process figures the runtime reported.
+    pub(crate) process: crate::monitor::ProcessStats,
+    /// Messages the server itself sent (system account replies), for their `seq`.
+    pub(crate) sys_seq: u64,
 }
 
 impl Server {
@@ -240,6 +253,10 @@ impl Server {
             stall_requested: false,
             auth: crate::auth::Auth::default(),
             system_account: None,
+            closed: VecDeque::new(),
+            http_req_stats: Default::default(),
+            process: Default::default(),
+            sys_seq: 0,
         };
         server.configure_security();
         server
@@ -332,6 +349,9 @@ impl Server {
             pending_auth: None,
             held: Vec::new(),
             verified_hash: None,
+            start: now,
+            last_activity: now,
+            rtt: None,
         });
         self.stats.total_connections += 1;
         self.timers.push(Reverse((first_ping, TimerKind::Ping, id)));
@@ -371,6 +391,7 @@ impl Server {
             Input::TlsEstablished { conn, cert } => self.on_tls_established(conn, cert),
             Input::TlsFailed { conn, error } => self.on_tls_failed(conn, &error),
             Input::PasswordChecked { conn, ok } => self.on_password_checked(conn, ok),
+            Input::ProcessStats(stats) => self.process = stats,
         }
     }
 
@@ -503,6 +524,13 @@ impl Server {
         }
         let label = conn.label();
         self.log(Level::Debug, || format!("{label} - Client connection closed: {reason}"));
+        if self.config.max_closed_clients > 0 {
+            let info = self.closed_conn_info(&conn, reason);
+            if self.closed.len() >= self.config.max_closed_clients {
+                self.closed.pop_front();
+            }
+            self.closed.push_back(info);
+        }
         self.outputs.push_back(Output::Close {
             conn: id,
             reason,
@@ -511,7 +539,9 @@ impl Server {
     }
 
     pub(crate) fn on_received(&mut self, id: ConnId, data: Bytes) {
+        let now = self.now;
         let Some(conn) = self.conn_mut(id) else { return };
+        conn.last_activity = now;
         // Reads that were under way when an authentication check paused the connection wait
         // for its answer.
         if conn.pending_auth.is_some() {
@@ -597,6 +627,7 @@ impl Server {
             }
         }
         if stale {
+            self.stats.stale_connections += 1;
             self.debug(id, || "Stale Client Connection - Closing".to_string());
             self.send_err(id, crate::proto::error::ERR_STALE_CONNECTION);
             self.close(id, CloseReason::StaleConnection, true);

@@ -121,6 +121,29 @@ pub struct Sublist<T> {
     cache: HashMap<Box<[u8]>, CacheEntry<T>>,
     cache_hits: u64,
     matches: u64,
+    inserts: u64,
+    removes: u64,
+}
+
+/// Counters for monitoring (`/subsz`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SublistStats {
+    /// Entries indexed.
+    pub subscriptions: u64,
+    /// Cached match results.
+    pub cache_entries: u64,
+    /// Inserts since creation.
+    pub inserts: u64,
+    /// Removals since creation.
+    pub removes: u64,
+    /// Lookups since creation.
+    pub matches: u64,
+    /// Lookups answered from the cache.
+    pub cache_hits: u64,
+    /// Largest number of entries one cached result holds.
+    pub max_fanout: u64,
+    /// Entries summed over cached results (for the average fan-out).
+    pub total_fanout: u64,
 }
 
 impl<T> Default for Sublist<T> {
@@ -132,6 +155,8 @@ impl<T> Default for Sublist<T> {
             cache: HashMap::new(),
             cache_hits: 0,
             matches: 0,
+            inserts: 0,
+            removes: 0,
         }
     }
 }
@@ -155,6 +180,25 @@ impl<T: Copy + Eq> Sublist<T> {
     /// (lookups answered from the cache, all lookups).
     pub fn cache_stats(&self) -> (u64, u64) {
         (self.cache_hits, self.matches)
+    }
+
+    /// Counters for monitoring.
+    pub fn stats(&self) -> SublistStats {
+        let mut stats = SublistStats {
+            subscriptions: self.count as u64,
+            cache_entries: self.cache.len() as u64,
+            inserts: self.inserts,
+            removes: self.removes,
+            matches: self.matches,
+            cache_hits: self.cache_hits,
+            ..SublistStats::default()
+        };
+        for entry in self.cache.values() {
+            let fanout = (entry.result.plain.len() + entry.result.queues.len()) as u64;
+            stats.max_fanout = stats.max_fanout.max(fanout);
+            stats.total_fanout += fanout;
+        }
+        stats
     }
 
     /// Adds `value` under `subject`, in queue group `queue` if given.
@@ -186,6 +230,7 @@ impl<T: Copy + Eq> Sublist<T> {
             },
         }
         self.count += 1;
+        self.inserts += 1;
         self.invalidate(subject);
         Ok(())
     }
@@ -196,6 +241,7 @@ impl<T: Copy + Eq> Sublist<T> {
         let removed = remove_from(&mut self.root, &tokens, queue, value);
         if removed {
             self.count -= 1;
+            self.removes += 1;
             self.invalidate(subject);
         }
         removed

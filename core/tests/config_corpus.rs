@@ -50,7 +50,8 @@ fn not_implemented(applied: &Applied) -> Vec<&str> {
 fn simple() {
     let (config, applied) = load("simple.conf").unwrap();
     assert_eq!(config.port, 4222);
-    assert_eq!(not_implemented(&applied), ["monitor_port", "cluster"]);
+    assert_eq!(config.http_port, Some(8222));
+    assert_eq!(not_implemented(&applied), ["cluster"]);
 }
 
 #[test]

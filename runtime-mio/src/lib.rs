@@ -19,6 +19,7 @@
 //!   open than `max_connections` allows, and resumes as connections close.
 
 mod conn;
+mod monitor;
 
 use std::io;
 use std::sync::{mpsc, Arc};
@@ -44,6 +45,7 @@ const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
+const MONITOR_LISTENER: Token = Token(usize::MAX - 3);
 
 /// Hands operator inputs (`Shutdown`, `Reload`, `LameDuck`) to a running event loop from any
 /// thread.
@@ -92,12 +94,15 @@ pub struct EventLoop {
     chunks: Vec<Bytes>,
     /// Client TLS, when configured.
     tls: Option<natrix_core::tls::TlsAcceptor>,
+    /// The monitoring listener and its connections, when configured.
+    monitor: Option<monitor::Monitor>,
 }
 
 impl EventLoop {
     /// Prepares to serve `server` on `listener` (which must be non-blocking).
     pub fn new(
         listener: std::net::TcpListener,
+        monitor: Option<std::net::TcpListener>,
         server: Server,
         log: LogSink,
         tls: Option<natrix_core::tls::TlsAcceptor>,
@@ -106,6 +111,16 @@ impl EventLoop {
         let mut listener = TcpListener::from_std(listener);
         let poll = Poll::new()?;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        let monitor = match monitor {
+            Some(monitor) => {
+                monitor.set_nonblocking(true)?;
+                let mut monitor = TcpListener::from_std(monitor);
+                poll.registry()
+                    .register(&mut monitor, MONITOR_LISTENER, Interest::READABLE)?;
+                Some(monitor::Monitor::new(monitor))
+            }
+            None => None,
+        };
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (command_sender, commands) = mpsc::channel();
         Ok(EventLoop {
@@ -128,6 +143,7 @@ impl EventLoop {
             waker,
             chunks: Vec::new(),
             tls,
+            monitor,
         })
     }
 
@@ -159,6 +175,16 @@ impl EventLoop {
                 match event.token() {
                     LISTENER => self.accept(),
                     WAKER => self.take_commands(),
+                    MONITOR_LISTENER => {
+                        if let Some(monitor) = self.monitor.as_mut() {
+                            monitor.accept(self.poll.registry());
+                        }
+                    }
+                    Token(key) if key >= monitor::MONITOR_BASE => self.monitor_event(
+                        key - monitor::MONITOR_BASE,
+                        event.is_readable() || event.is_read_closed(),
+                        event.is_writable(),
+                    ),
                     Token(key) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             self.readable.push(key);
@@ -175,6 +201,25 @@ impl EventLoop {
         }
         self.finish();
         Ok(())
+    }
+
+    /// A monitoring connection is ready: read its request, answer it, or write the answer.
+    fn monitor_event(&mut self, key: usize, readable: bool, writable: bool) {
+        let Some(monitor) = self.monitor.as_mut() else { return };
+        let registry = self.poll.registry();
+        if writable {
+            monitor.writable(registry, key);
+        }
+        if readable {
+            if let monitor::Step::Answer(key, head) = monitor.readable(registry, key) {
+                let now = self.now();
+                let response = self.server.monitor(now, &head);
+                if let Some(monitor) = self.monitor.as_mut() {
+                    monitor.respond(self.poll.registry(), key, response);
+                }
+                self.drain();
+            }
+        }
     }
 
     fn take_commands(&mut self) {
@@ -214,10 +259,18 @@ impl EventLoop {
             .iter()
             .map(|(_, _, at)| at.saturating_duration_since(wall))
             .min();
-        [timer, retry, give_up].into_iter().flatten().min()
+        let monitor = self
+            .monitor
+            .as_ref()
+            .and_then(monitor::Monitor::next_deadline)
+            .map(|at| at.saturating_duration_since(wall));
+        [timer, retry, give_up, monitor].into_iter().flatten().min()
     }
 
     fn run_timers(&mut self) {
+        if let Some(monitor) = self.monitor.as_mut() {
+            monitor.expire(self.poll.registry());
+        }
         let wall = std::time::Instant::now();
         let expired: Vec<(usize, ConnId)> = self
             .closing
@@ -557,12 +610,13 @@ impl EventLoop {
 /// [`Controller`] that feeds it operator inputs.
 pub fn serve(
     listener: std::net::TcpListener,
+    monitor: Option<std::net::TcpListener>,
     server: Server,
     log: LogSink,
     tls: Option<natrix_core::tls::TlsAcceptor>,
     on_start: impl FnOnce(Controller),
 ) -> io::Result<()> {
-    let event_loop = EventLoop::new(listener, server, log, tls)?;
+    let event_loop = EventLoop::new(listener, monitor, server, log, tls)?;
     on_start(event_loop.controller());
     event_loop.run()
 }

@@ -41,6 +41,8 @@ pub(crate) enum Event {
     TlsFailed(ConnId, String),
     /// A password check finished.
     PasswordChecked(ConnId, bool),
+    /// A monitoring request's head, and where its HTTP response goes.
+    Monitor(Vec<u8>, tokio::sync::oneshot::Sender<Vec<u8>>),
 }
 
 /// Events the core task takes in one go before writing what they produced.
@@ -125,6 +127,12 @@ impl Driver {
     fn handle(&mut self, event: Event) {
         let now = self.now();
         let (input, read_from) = match event {
+            Event::Monitor(head, reply) => {
+                let response = self.server.monitor(now, &head);
+                self.drain();
+                let _ = reply.send(response);
+                return;
+            }
             Event::Received(conn, data) => (Input::Received { conn, data }, Some(conn)),
             Event::Written(conn, bytes) => (Input::Written { conn, bytes }, None),
             Event::Closed(conn, reason) => (Input::Closed { conn, reason }, None),
@@ -258,26 +266,28 @@ pub async fn serve<L: Listener>(
         shutdown.await;
         let _ = control.send(Input::Shutdown);
     });
-    serve_server(listener, Server::new(config), log, commands, None).await
+    serve_server(listener, None, Server::new(config), log, commands, None).await
 }
 
 /// Runs `server` on `listener`, feeding it the operator inputs (`Shutdown`, `Reload`,
 /// `LameDuck`) that arrive on `commands`, until the core says to exit. With `tls`, every
-/// client connection is TLS.
+/// client connection is TLS; with `monitor`, that listener serves the monitoring endpoints.
 pub async fn serve_server<L: Listener>(
     listener: L,
+    monitor: Option<L>,
     server: Server,
     log: LogSink,
     commands: mpsc::UnboundedReceiver<Input>,
     tls: Option<TlsAcceptor>,
 ) -> io::Result<()> {
-    serve_observed(listener, server, log, commands, tls, |_| {}).await
+    serve_observed(listener, monitor, server, log, commands, tls, |_| {}).await
 }
 
 /// Like [`serve_server`], calling `observe` with the core after every turn of the loop (the
 /// simulator reads connection and subscription counts this way).
 pub async fn serve_observed<L: Listener>(
     listener: L,
+    monitor: Option<L>,
     server: Server,
     log: LogSink,
     mut commands: mpsc::UnboundedReceiver<Input>,
@@ -300,6 +310,7 @@ pub async fn serve_observed<L: Listener>(
         tls,
     };
     let mut listener = Some(listener);
+    let mut monitor = monitor;
     while !driver.exit {
         if !driver.accepting {
             // Closing the listening socket makes new clients go elsewhere at once.
@@ -323,6 +334,11 @@ pub async fn serve_observed<L: Listener>(
                         Ok(event) => driver.handle(event),
                         Err(_) => break,
                     }
+                }
+            }
+            accepted = accept(monitor.as_mut()) => {
+                if let Ok((stream, _)) = accepted {
+                    tokio::spawn(conn::monitor_connection(stream, driver.events.clone()));
                 }
             }
             accepted = accept(listener.as_mut()) => match accepted {

@@ -94,6 +94,7 @@ pub fn run(seed: u64) -> Outcome {
             let log: LogSink = Arc::new(|_, _| {});
             natrix_tokio::serve_observed(
                 SimListener(listener),
+                None,
                 Server::new(config),
                 log,
                 commands,

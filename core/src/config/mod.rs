@@ -74,6 +74,18 @@ pub struct Config {
     pub no_system_account: bool,
     /// Client TLS (`tls`).
     pub tls: Option<tls::TlsSettings>,
+    /// The HTTP monitoring port (`http_port`, `http`, `-m`); `None` serves no monitoring, 0
+    /// picks a free port (then the port bound).
+    pub http_port: Option<u16>,
+    /// The monitoring listener's host; the client host when `None`.
+    pub http_host: Option<String>,
+    /// A prefix for every monitoring path (`http_base_path`).
+    pub http_base_path: String,
+    /// Most closed connections remembered for `/connz?state=closed` (`max_closed_clients`).
+    pub max_closed_clients: usize,
+    /// Wall-clock time at start-up, Unix nanoseconds (set by the binary; monitoring reports
+    /// times from it and the core's monotonic clock).
+    pub start_unix_nanos: u64,
 }
 
 impl Config {
@@ -123,6 +135,11 @@ impl Default for Config {
             system_account: None,
             no_system_account: false,
             tls: None,
+            http_port: None,
+            http_host: None,
+            http_base_path: String::new(),
+            max_closed_clients: 10_000,
+            start_unix_nanos: 0,
         }
     }
 }

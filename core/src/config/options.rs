@@ -24,12 +24,8 @@ pub const NOT_YET_IMPLEMENTED: &[&str] = &[
     "disable_sublist_cache",
     "no_sublist_cache",
     "default_sentinel",
-    "http",
     "https",
-    "http_port",
-    "monitor_port",
     "https_port",
-    "http_base_path",
     "cluster",
     "gateway",
     "leaf",
@@ -76,7 +72,6 @@ pub const NOT_YET_IMPLEMENTED: &[&str] = &[
     "feature_flags",
     "default_js_domain",
     "ocsp_cache",
-    "max_closed_clients",
     "proxies",
 ];
 
@@ -258,6 +253,17 @@ fn port_number(port: i64) -> Result<u16, ConfError> {
     }
 }
 
+/// A monitoring port: `-1` picks a free one (0 here), like the client port.
+fn monitor_port(port: i64) -> Result<u16, ConfError> {
+    match port {
+        -1 => Ok(0),
+        p => u16::try_from(p).map_err(|_| ConfError {
+            at: None,
+            message: format!("invalid port {p}"),
+        }),
+    }
+}
+
 fn apply_key(
     lower: &str,
     key: &str,
@@ -323,6 +329,16 @@ fn apply_key(
         }
         "lame_duck_grace_period" => config.lame_duck_grace_period = strict_duration(key, value)?,
         "no_fast_producer_stall" => config.no_fast_producer_stall = boolean(key, value)?,
+        "http" => {
+            let (host, port) = host_port(value)?;
+            if let Some(host) = host {
+                config.http_host = Some(host);
+            }
+            config.http_port = port.map(|p| monitor_port(i64::from(p))).transpose()?;
+        }
+        "http_port" | "monitor_port" => config.http_port = Some(monitor_port(int(key, value)?)?),
+        "http_base_path" => config.http_base_path = string(key, value)?,
+        "max_closed_clients" => config.max_closed_clients = size(key, value)?,
         "no_auth_user" => config.no_auth_user = Some(string(key, value)?),
         "system_account" | "system" => config.system_account = Some(string(key, value)?),
         "no_system_account" | "no_system" | "no_sys_acc" => config.no_system_account = boolean(key, value)?,
@@ -444,7 +460,7 @@ mod tests {
         let (config, applied) = load(
             "listen: 127.0.0.1:4333\nserver_name: n1\nmax_payload: 2MB\nmax_conn: 10\nmax_subs: 5\n\
              ping_interval: \"30s\"\nping_max: 3\nwrite_deadline: 5\nlame_duck_duration: \"1m\"\n\
-             debug: true\nlog_file: /tmp/x.log\nhttp_port: 8222\n",
+             debug: true\nlog_file: /tmp/x.log\nhttps_port: 8222\n",
         )
         .unwrap();
         assert_eq!(config.host, "127.0.0.1");
@@ -460,7 +476,7 @@ mod tests {
         assert!(config.debug);
         assert_eq!(config.log_file.as_deref(), Some("/tmp/x.log"));
         assert_eq!(applied.not_implemented.len(), 1);
-        assert_eq!(applied.not_implemented[0].0, "http_port");
+        assert_eq!(applied.not_implemented[0].0, "https_port");
         assert_eq!(
             applied.warnings[0].to_string(),
             "t.conf:8:1: invalid use of field \"write_deadline\": write_deadline should be converted to a duration"

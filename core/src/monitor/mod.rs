@@ -1,0 +1,236 @@
+//! Monitoring: nats-server's HTTP endpoints (`/varz`, `/connz`, `/subsz` ...), a Prometheus
+//! `/metrics`, and the same data over the system account (`$SYS.REQ.SERVER...`).
+//!
+//! Everything here reads the core's state; nothing is counted twice. The runtimes accept HTTP
+//! connections on the monitoring port, read a request head, hand it to [`Server::monitor`] and
+//! write back the response it returns, so serving HTTP takes the core only as long as building
+//! the answer. Wall-clock times come from [`crate::Config::start_unix_nanos`] plus the core's
+//! monotonic clock; process figures (memory, CPU) arrive as [`crate::Input::ProcessStats`].
+
+pub mod connz;
+pub mod endpoints;
+pub mod format;
+pub mod http;
+pub mod metrics;
+pub mod sys;
+pub mod varz;
+
+use crate::server::Server;
+use crate::time::Instant;
+use format::{compact_json, pretty_json};
+
+/// What the process uses, sampled by the runtime side.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProcessStats {
+    /// Resident memory, bytes.
+    pub rss_bytes: u64,
+    /// CPU use over the last sample, percent of one core.
+    pub cpu_percent: f64,
+    /// Cores available.
+    pub cores: u32,
+}
+
+// The CPU figure is a finite sample, never NaN, so equality is total.
+impl Eq for ProcessStats {}
+
+/// A monitoring request that cannot be answered as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MonitorError {
+    /// A bad query parameter: 400 with this text.
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+/// Query parameters, decoded as nats-server's handlers decode them.
+pub struct Query<'a> {
+    request: &'a http::Request,
+}
+
+impl Query<'_> {
+    /// A raw parameter.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.request.param(name)
+    }
+
+    /// A Go `strconv.ParseBool` parameter; absent or empty is false.
+    pub fn boolean(&self, name: &str) -> Result<bool, MonitorError> {
+        match self.text(name) {
+            None | Some("") => Ok(false),
+            Some("1" | "t" | "T" | "TRUE" | "true" | "True") => Ok(true),
+            Some("0" | "f" | "F" | "FALSE" | "false" | "False") => Ok(false),
+            Some(v) => Err(MonitorError::BadRequest(format!(
+                "Error decoding boolean for '{name}': strconv.ParseBool: parsing {v:?}: invalid syntax"
+            ))),
+        }
+    }
+
+    /// A Go `strconv.Atoi` parameter; absent or empty is 0.
+    pub fn int(&self, name: &str) -> Result<i64, MonitorError> {
+        match self.text(name) {
+            None | Some("") => Ok(0),
+            Some(v) => v.parse().map_err(|_| {
+                MonitorError::BadRequest(format!(
+                    "Error decoding int for '{name}': strconv.Atoi: parsing {v:?}: invalid syntax"
+                ))
+            }),
+        }
+    }
+
+    /// A Go `strconv.ParseUint` parameter.
+    pub fn uint(&self, name: &str) -> Result<Option<u64>, MonitorError> {
+        match self.text(name) {
+            None | Some("") => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                MonitorError::BadRequest(format!(
+                    "Error decoding uint64 for '{name}': strconv.ParseUint: parsing {v:?}: invalid syntax"
+                ))
+            }),
+        }
+    }
+}
+
+/// The paths served, with the name each is counted under in `http_req_stats`.
+const PATHS: &[(&str, &str)] = &[
+    ("/", "/"),
+    ("/varz", "/varz"),
+    ("/connz", "/connz"),
+    ("/subsz", "/subsz"),
+    ("/subscriptionsz", "/subsz"),
+    ("/routez", "/routez"),
+    ("/gatewayz", "/gatewayz"),
+    ("/leafz", "/leafz"),
+    ("/accountz", "/accountz"),
+    ("/accstatz", "/accstatz"),
+    ("/jsz", "/jsz"),
+    ("/healthz", "/healthz"),
+    ("/metrics", "/metrics"),
+];
+
+impl Server {
+    /// Answers one HTTP request (its head, as read from a monitoring connection) with a
+    /// complete HTTP response; the runtime writes it and closes the connection.
+    pub fn monitor(&mut self, now: Instant, head: &[u8]) -> Vec<u8> {
+        self.now = now;
+        let request = match http::parse(head) {
+            Ok(Some(request)) => request,
+            Ok(None) | Err(_) => {
+                return http::response(400, "text/plain; charset=utf-8", b"400 Bad Request");
+            }
+        };
+        let base = self.config.http_base_path.trim_end_matches('/');
+        let path = request.path.strip_prefix(base).unwrap_or("");
+        let path = if path.is_empty() { "/" } else { path };
+        let Some((path, counted)) = PATHS.iter().find(|(p, _)| *p == path).copied() else {
+            return http::response(404, "text/plain; charset=utf-8", b"404 page not found\n");
+        };
+        *self.http_req_stats.entry(counted.to_string()).or_insert(0) += 1;
+        let query = Query { request: &request };
+        let result = self.endpoint(path, &query);
+        let (status, content_type, body) = match result {
+            Ok(answer) => answer,
+            Err(MonitorError::BadRequest(text)) => (400, "text/plain; charset=utf-8", text.into_bytes()),
+        };
+        // JSONP, as nats-server offers it.
+        if let Some(callback) = query.text("callback").filter(|c| !c.is_empty() && status != 400) {
+            let mut wrapped = format!("{callback}(").into_bytes();
+            wrapped.extend_from_slice(&body);
+            wrapped.push(b')');
+            return http::response(status, "application/javascript", &wrapped);
+        }
+        http::response(status, content_type, &body)
+    }
+
+    fn endpoint(&mut self, path: &str, query: &Query<'_>) -> Result<(u16, &'static str, Vec<u8>), MonitorError> {
+        const JSON: &str = "application/json";
+        let json = |body: Vec<u8>| Ok((200, JSON, body));
+        match path {
+            "/" => Ok((200, "text/html; charset=utf-8", index_page(&self.config.http_base_path))),
+            "/varz" => json(pretty_json(&self.varz())),
+            "/connz" => {
+                let opts = connz::ConnzOptions::from_query(query)?;
+                json(pretty_json(&self.connz(&opts)?))
+            }
+            "/subsz" | "/subscriptionsz" => {
+                let opts = endpoints::SubszOptions::from_query(query)?;
+                json(pretty_json(&self.subsz(&opts)))
+            }
+            "/routez" => {
+                query.boolean("subs").or_else(|e| match query.text("subs") {
+                    Some("detail") => Ok(true),
+                    _ => Err(e),
+                })?;
+                json(pretty_json(&self.routez()))
+            }
+            "/gatewayz" => {
+                query.boolean("accs")?;
+                json(pretty_json(&self.gatewayz()))
+            }
+            "/leafz" => {
+                query.boolean("subs")?;
+                json(pretty_json(&self.leafz()))
+            }
+            "/accountz" => {
+                let account = query.text("acc").filter(|a| !a.is_empty());
+                json(pretty_json(&self.accountz(account)?))
+            }
+            "/accstatz" => {
+                let unused = query.boolean("unused")?;
+                json(pretty_json(&self.accstatz(unused)))
+            }
+            "/jsz" => {
+                for flag in ["accounts", "streams", "consumers", "config"] {
+                    query.boolean(flag)?;
+                }
+                if query.boolean("leader-only")? {
+                    return Err(MonitorError::BadRequest("filtered response: not leader".to_string()));
+                }
+                query.int("offset")?;
+                query.int("limit")?;
+                json(pretty_json(&self.jsz()))
+            }
+            "/healthz" => {
+                for flag in ["js-enabled", "js-enabled-only", "js-server-only"] {
+                    query.boolean(flag)?;
+                }
+                let health = self.healthz();
+                let status = if health.status == "ok" { 200 } else { 503 };
+                Ok((status, JSON, compact_json(&health)))
+            }
+            "/metrics" => Ok((
+                200,
+                "text/plain; version=0.0.4; charset=utf-8",
+                self.metrics().into_bytes(),
+            )),
+            _ => Ok((404, "text/plain; charset=utf-8", b"404 page not found\n".to_vec())),
+        }
+    }
+}
+
+/// The index page, linking every endpoint as nats-server's does.
+fn index_page(base: &str) -> Vec<u8> {
+    let _ = base;
+    let links = [
+        ("varz", "General"),
+        ("jsz", "JetStream"),
+        ("connz", "Connections"),
+        ("accountz", "Accounts"),
+        ("accstatz", "Account Stats"),
+        ("subsz", "Subscriptions"),
+        ("routez", "Routes"),
+        ("leafz", "LeafNodes"),
+        ("gatewayz", "Gateways"),
+        ("healthz", "Health Probe"),
+        ("metrics", "Prometheus Metrics"),
+    ];
+    let mut html = format!(
+        "<html lang=\"en\">\n<head><title>natrix monitoring</title></head>\n<body>\n<a href=https://github.com/nats-io/nats-server class='version'>v{}</a>\n",
+        crate::config::COMPATIBLE_VERSION
+    );
+    for (path, label) in links {
+        html.push_str(&format!("<a href=./{path}>{label}</a><br/>\n"));
+    }
+    html.push_str(
+        "<a href=https://docs.nats.io/running-a-nats-service/nats_admin/monitoring class='help'>Help</a>\n</body>\n</html>\n",
+    );
+    html.into_bytes()
+}

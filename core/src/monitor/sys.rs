@@ -1,0 +1,251 @@
+//! The monitoring requests nats-server answers in the system account (`nats server list`,
+//! `nats server report ...` use them): `$SYS.REQ.SERVER.PING` and
+//! `$SYS.REQ.SERVER.PING.<KIND>` (every server answers) and `$SYS.REQ.SERVER.<id>.<KIND>` (this
+//! one does), with the same data as the HTTP endpoints inside nats-server's envelope.
+#![allow(missing_docs)] // The fields are nats-server's (docs/monitoring.md).
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::connz::ConnzOptions;
+use super::endpoints::{SubszOptions, Traffic};
+use super::format::{compact_json, rfc3339};
+use crate::server::Server;
+
+/// nats-server's `ServerInfo`, which heads every reply.
+#[derive(Debug, Serialize)]
+pub struct ServerInfo {
+    pub name: String,
+    pub host: String,
+    pub id: String,
+    pub ver: String,
+    pub seq: u64,
+    pub jetstream: bool,
+    pub time: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ApiError {
+    code: u16,
+    description: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Envelope<T: Serialize> {
+    server: ServerInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ApiError>,
+}
+
+/// A handler error still carries `"data":null`, as nats-server's does.
+#[derive(Debug, Serialize)]
+struct FailedEnvelope {
+    server: ServerInfo,
+    data: Option<()>,
+    error: ApiError,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServerStats {
+    pub start: String,
+    pub mem: u64,
+    pub cores: u32,
+    #[serde(serialize_with = "super::format::serialize_go_float")]
+    pub cpu: f64,
+    pub connections: usize,
+    pub total_connections: u64,
+    pub active_accounts: usize,
+    pub subscriptions: u64,
+    pub sent: Traffic,
+    pub received: Traffic,
+    pub slow_consumers: u64,
+    pub active_servers: u32,
+}
+
+#[derive(Debug, Serialize)]
+struct StatsMsg {
+    server: ServerInfo,
+    statsz: ServerStats,
+}
+
+/// The request kinds, as the subject's last token names them.
+const KINDS: &[&str] = &[
+    "STATSZ", "VARZ", "SUBSZ", "CONNZ", "ROUTEZ", "GATEWAYZ", "LEAFZ", "ACCOUNTZ", "JSZ", "HEALTHZ",
+];
+
+impl Server {
+    fn server_info(&mut self) -> ServerInfo {
+        self.sys_seq += 1;
+        ServerInfo {
+            name: self.server_name().to_string(),
+            host: self.config.host.clone(),
+            id: self.server_id.clone(),
+            ver: crate::config::COMPATIBLE_VERSION.to_string(),
+            seq: self.sys_seq,
+            jetstream: false,
+            time: rfc3339(self.config.start_unix_nanos + self.now.as_nanos()),
+        }
+    }
+
+    fn server_stats(&self) -> ServerStats {
+        ServerStats {
+            start: rfc3339(self.config.start_unix_nanos),
+            mem: self.process.rss_bytes,
+            cores: self.process.cores,
+            cpu: self.process.cpu_percent,
+            connections: self.conns.len(),
+            total_connections: self.stats.total_connections,
+            active_accounts: self
+                .accounts
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| self.conns.iter().any(|(_, c)| c.account.0 as usize == *i))
+                .count(),
+            subscriptions: self.accounts.iter().map(|a| a.sublist.len() as u64).sum(),
+            sent: Traffic {
+                msgs: self.stats.outbound.msgs,
+                bytes: self.stats.outbound.bytes,
+            },
+            received: Traffic {
+                msgs: self.stats.inbound.msgs,
+                bytes: self.stats.inbound.bytes,
+            },
+            slow_consumers: self.stats.slow_consumers,
+            active_servers: 1,
+        }
+    }
+
+    /// The reply to a request on `subject` with `body`, if this server answers it.
+    pub fn sys_request(&mut self, subject: &[u8], body: &[u8]) -> Option<Vec<u8>> {
+        let subject = std::str::from_utf8(subject).ok()?;
+        let rest = subject.strip_prefix("$SYS.REQ.SERVER.")?;
+        let kind = match rest {
+            "PING" => "STATSZ_LEGACY",
+            _ => {
+                let (target, kind) = rest.split_once('.')?;
+                if target != "PING" && target != self.server_id {
+                    return None;
+                }
+                *KINDS.iter().find(|k| **k == kind)?
+            }
+        };
+        let options: serde_json::Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
+            serde_json::Map::new()
+        } else {
+            match serde_json::from_slice::<Value>(body) {
+                Ok(Value::Object(map)) => map,
+                Ok(_) | Err(_) => {
+                    let description = match serde_json::from_slice::<Value>(body) {
+                        Err(e) => e.to_string(),
+                        Ok(_) => "json: cannot unmarshal into Go value of type options".to_string(),
+                    };
+                    let envelope = Envelope::<()> {
+                        server: self.server_info(),
+                        data: None,
+                        error: Some(ApiError { code: 400, description }),
+                    };
+                    return Some(compact_json(&envelope));
+                }
+            }
+        };
+        if !self.filter_matches(&options) {
+            return None;
+        }
+        let text = |key: &str| options.get(key).and_then(Value::as_str).map(str::to_string);
+        let flag = |key: &str| options.get(key).and_then(Value::as_bool).unwrap_or(false);
+        let int = |key: &str| options.get(key).and_then(Value::as_i64).unwrap_or(0);
+        let data: Result<Value, String> = match kind {
+            "STATSZ_LEGACY" | "STATSZ" => {
+                let message = StatsMsg {
+                    server: self.server_info(),
+                    statsz: self.server_stats(),
+                };
+                return Some(compact_json(&message));
+            }
+            "VARZ" => to_value(&self.varz()),
+            "CONNZ" => {
+                let opts = ConnzOptions {
+                    sort: text("sort").unwrap_or_default(),
+                    auth: flag("auth"),
+                    subs: flag("subscriptions") || flag("subscriptions_detail"),
+                    detail: flag("subscriptions_detail"),
+                    offset: int("offset"),
+                    limit: int("limit"),
+                    cid: options.get("cid").and_then(Value::as_u64).filter(|c| *c > 0),
+                    state: int("state").clamp(0, 2) as u8,
+                    user: text("user").filter(|u| !u.is_empty()),
+                    account: text("acc").filter(|a| !a.is_empty()),
+                };
+                self.connz(&opts).map_err(|e| e.to_string()).and_then(|c| to_value(&c))
+            }
+            "SUBSZ" => {
+                let opts = SubszOptions {
+                    subs: flag("subscriptions"),
+                    offset: int("offset"),
+                    limit: int("limit"),
+                    test: text("test").filter(|t| !t.is_empty()),
+                    account: text("account").filter(|a| !a.is_empty()),
+                };
+                to_value(&self.subsz(&opts))
+            }
+            "ROUTEZ" => to_value(&self.routez()),
+            "GATEWAYZ" => to_value(&self.gatewayz()),
+            "LEAFZ" => to_value(&self.leafz()),
+            "ACCOUNTZ" => {
+                let account = text("account").filter(|a| !a.is_empty());
+                self.accountz(account.as_deref())
+                    .map_err(|e| e.to_string())
+                    .and_then(|a| to_value(&a))
+            }
+            "JSZ" => to_value(&self.jsz()),
+            "HEALTHZ" => to_value(&self.healthz()),
+            _ => return None,
+        };
+        let server = self.server_info();
+        Some(match data {
+            Ok(data) => compact_json(&Envelope::<Value> {
+                server,
+                data: Some(data),
+                error: None,
+            }),
+            Err(description) => compact_json(&FailedEnvelope {
+                server,
+                data: None,
+                error: ApiError { code: 500, description },
+            }),
+        })
+    }
+
+    /// nats-server's `EventFilterOptions`: a request naming other servers gets no reply.
+    fn filter_matches(&self, options: &serde_json::Map<String, Value>) -> bool {
+        if let Some(name) = options.get("server_name").and_then(Value::as_str) {
+            if !name.is_empty() && !self.server_name().contains(name) {
+                return false;
+            }
+        }
+        if let Some(host) = options.get("host").and_then(Value::as_str) {
+            if !host.is_empty() && !self.config.host.contains(host) {
+                return false;
+            }
+        }
+        for key in ["cluster", "domain"] {
+            if options.get(key).and_then(Value::as_str).is_some_and(|v| !v.is_empty()) {
+                return false;
+            }
+        }
+        if options
+            .get("tags")
+            .and_then(Value::as_array)
+            .is_some_and(|tags| !tags.is_empty())
+        {
+            return false;
+        }
+        true
+    }
+}
+
+fn to_value<T: Serialize>(value: &T) -> Result<Value, String> {
+    serde_json::to_value(value).map_err(|e| e.to_string())
+}
