@@ -118,8 +118,11 @@ impl Server {
             }
         };
         let base = self.config.http_base_path.trim_end_matches('/');
-        let path = request.path.strip_prefix(base).unwrap_or("");
-        let path = if path.is_empty() { "/" } else { path };
+        let path = match request.path.strip_prefix(base) {
+            Some("") => "/",
+            Some(rest) if rest.starts_with('/') => rest,
+            _ => "",
+        };
         let Some((path, counted)) = PATHS.iter().find(|(p, _)| *p == path).copied() else {
             return http::response(404, "text/plain; charset=utf-8", b"404 page not found\n");
         };
