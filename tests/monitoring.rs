@@ -23,7 +23,10 @@ fn start_with_conf(runtime: &str, conf: &str) -> Natrix {
 /// A raw client that names itself and waits for PONG so the server has seen everything.
 fn named_client(port: u16, name: &str) -> Raw {
     let (mut raw, _) = Raw::connect(port);
-    raw.send(format!("CONNECT {{\"verbose\":false,\"name\":\"{name}\",\"lang\":\"raw\",\"version\":\"1.0\"}}\r\n").as_bytes());
+    raw.send(
+        format!("CONNECT {{\"verbose\":false,\"name\":\"{name}\",\"lang\":\"raw\",\"version\":\"1.0\"}}\r\n")
+            .as_bytes(),
+    );
     sync(&mut raw);
     raw
 }
@@ -36,7 +39,10 @@ fn sync(raw: &mut Raw) {
         if line == "PONG\r\n" {
             return;
         }
-        assert!(std::time::Instant::now() < deadline && !line.is_empty(), "no PONG: {line:?}");
+        assert!(
+            std::time::Instant::now() < deadline && !line.is_empty(),
+            "no PONG: {line:?}"
+        );
     }
 }
 
@@ -85,7 +91,10 @@ fn varz_connz_and_subsz_count_exactly() {
         let by_name = |name: &str| conns.iter().find(|c| c["name"] == name).cloned().expect("named conn");
         let s = by_name("subscriber");
         assert_eq!((s["out_msgs"].as_u64(), s["out_bytes"].as_u64()), (Some(23), Some(106)));
-        assert_eq!((s["subscriptions"].as_u64(), s["lang"].as_str()), (Some(3), Some("raw")));
+        assert_eq!(
+            (s["subscriptions"].as_u64(), s["lang"].as_str()),
+            (Some(3), Some("raw"))
+        );
         let mut subjects: Vec<&str> = s["subscriptions_list"]
             .as_array()
             .expect("subs=1 lists subjects")
@@ -110,7 +119,9 @@ fn varz_connz_and_subsz_count_exactly() {
         assert_eq!(one["connections"][0]["name"], "publisher");
         let detail = get(&server, "/connz?subs=detail&sort=subs");
         let first = &detail["connections"][0]["subscriptions_list_detail"];
-        assert!(first.as_array().is_some_and(|d| d.iter().any(|s| s["qgroup"] == "workers")));
+        assert!(first
+            .as_array()
+            .is_some_and(|d| d.iter().any(|s| s["qgroup"] == "workers")));
 
         let bad = http_get(server.monitor_port(), "/connz?sort=bogus");
         assert_eq!((bad.status, bad.body.as_str()), (400, "invalid sorting option: bogus"));
@@ -127,7 +138,10 @@ fn varz_connz_and_subsz_count_exactly() {
         assert_eq!(subsz["total"], 3);
         assert!(subsz["num_matches"].as_u64().is_some_and(|m| m >= 13));
         let tested = get(&server, "/subscriptionsz?subs=1&test=orders.new");
-        assert_eq!(tested["total"], 3, "orders.* and orders.new match; queue subscriptions are kept");
+        assert_eq!(
+            tested["total"], 3,
+            "orders.* and orders.new match; queue subscriptions are kept"
+        );
         assert_eq!(http_get(server.monitor_port(), "/subsz?test=orders.*").status, 400);
 
         for path in ["/routez", "/gatewayz", "/leafz", "/accountz", "/accstatz", "/jsz"] {
@@ -215,7 +229,9 @@ fn metrics_parse_and_agree_with_varz() {
         sync(&mut client);
         let response = http_get(server.monitor_port(), "/metrics");
         assert_eq!(response.status, 200);
-        assert!(response.header("content-type").is_some_and(|t| t.starts_with("text/plain")));
+        assert!(response
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/plain")));
         let lines = response.body.lines().map(|l| Ok(l.to_string()));
         let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text format");
         let value = |name: &str| {
@@ -230,7 +246,15 @@ fn metrics_parse_and_agree_with_varz() {
                 .unwrap_or_else(|| panic!("{name} missing"))
         };
         let varz = get(&server, "/varz");
-        for name in ["in_msgs", "out_msgs", "in_bytes", "out_bytes", "connections", "subscriptions", "slow_consumers"] {
+        for name in [
+            "in_msgs",
+            "out_msgs",
+            "in_bytes",
+            "out_bytes",
+            "connections",
+            "subscriptions",
+            "slow_consumers",
+        ] {
             assert_eq!(
                 value(&format!("gnatsd_varz_{name}")),
                 varz[name].as_f64().expect("number"),

@@ -317,10 +317,12 @@ impl HttpResponse {
 /// `GET path` on the monitoring port.
 pub fn http_get(port: u16, path: &str) -> HttpResponse {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to monitor");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: test\r\n\r\n").expect("request");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: test\r\n\r\n"
+    )
+    .expect("request");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("response");
     let text = String::from_utf8(raw).expect("utf-8 response");
