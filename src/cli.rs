@@ -377,7 +377,14 @@ mod tests {
         };
         assert_eq!(opts.config_file.as_deref(), Some("a.conf"));
         assert!(opts.check_config);
-        assert_eq!(opts.not_implemented, ["-m", "-js"]);
+        assert_eq!(opts.http_port, Some(8222));
+        assert_eq!(opts.not_implemented, ["-js"]);
+        let Command::Run(opts) = run(&["--user", "u", "--pass", "p", "--tls", "--tlscert", "c.pem"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!((opts.user.as_deref(), opts.pass.as_deref()), (Some("u"), Some("p")));
+        assert!(opts.tls && !opts.tls_verify);
+        assert_eq!(opts.tls_cert.as_deref(), Some("c.pem"));
     }
 
     #[test]
