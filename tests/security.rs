@@ -191,7 +191,7 @@ async fn mutual_tls_with_a_token() {
     for runtime in RUNTIMES {
         let conf = format!(
             "tls {{ cert_file: {:?}, key_file: {:?}, ca_file: {:?}, verify: true }}\n\
-             authorization {{ token: s3cr3t }}\n",
+             authorization {{ token: s3cr3t }}\nhttp_port: -1\n",
             pki.server_cert, pki.server_key, pki.ca
         );
         let server = start_with_conf(runtime, &pki.dir, &conf);
@@ -203,6 +203,10 @@ async fn mutual_tls_with_a_token() {
             .expect("certificate and token");
         assert!(client.server_info().tls_required && client.server_info().auth_required);
         echo_works(&client, "m.1").await;
+        assert!(
+            server.logged("TLS version 1.3, cipher suite TLS_"),
+            "the handshake is logged at debug"
+        );
         refused(with_cert().token("wrong".to_string()), server.url()).await;
     }
 }

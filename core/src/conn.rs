@@ -162,6 +162,8 @@ pub(crate) struct Conn {
     pub last_activity: Instant,
     /// The last measured round trip (server PING to client PONG).
     pub rtt: Option<std::time::Duration>,
+    /// The TLS protocol and cipher suite, once the handshake is done.
+    pub tls: Option<crate::tls::SessionInfo>,
     /// The bcrypt hash this client's password was checked against (a reload that keeps the
     /// hash need not check again).
     pub verified_hash: Option<String>,

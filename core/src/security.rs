@@ -146,12 +146,20 @@ impl Server {
     }
 
     /// The runtime finished the TLS handshake of `id`.
-    pub(crate) fn on_tls_established(&mut self, id: ConnId, cert: Option<CertIdentity>) {
+    pub(crate) fn on_tls_established(
+        &mut self,
+        id: ConnId,
+        cert: Option<CertIdentity>,
+        session: crate::tls::SessionInfo,
+    ) {
+        let description = format!("TLS version {}, cipher suite {}", session.version, session.cipher_suite);
         if let Some(conn) = self.conn_mut(id) {
             conn.tls_deadline = None;
             conn.cert = cert;
+            conn.tls = Some(session);
         }
         self.debug(id, || "TLS handshake complete".to_string());
+        self.debug(id, || description);
         self.start_auth_timer(id);
     }
 

@@ -60,6 +60,8 @@ pub enum Input {
         conn: ConnId,
         /// The client's verified certificate, if it presented one.
         cert: Option<crate::auth::CertIdentity>,
+        /// What the handshake negotiated.
+        session: crate::tls::SessionInfo,
     },
     /// Fresh process figures (resident memory, CPU) for monitoring; runtimes or the binary
     /// send them now and then.
@@ -352,6 +354,7 @@ impl Server {
             start: now,
             last_activity: now,
             rtt: None,
+            tls: None,
         });
         self.stats.total_connections += 1;
         self.timers.push(Reverse((first_ping, TimerKind::Ping, id)));
@@ -388,7 +391,7 @@ impl Server {
             Input::Shutdown => self.shutdown(),
             Input::Reload(config) => self.reload(*config),
             Input::LameDuck => self.enter_lame_duck(),
-            Input::TlsEstablished { conn, cert } => self.on_tls_established(conn, cert),
+            Input::TlsEstablished { conn, cert, session } => self.on_tls_established(conn, cert, session),
             Input::TlsFailed { conn, error } => self.on_tls_failed(conn, &error),
             Input::PasswordChecked { conn, ok } => self.on_password_checked(conn, ok),
             Input::ProcessStats(stats) => self.process = stats,

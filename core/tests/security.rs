@@ -256,7 +256,11 @@ fn auth_timeout_with_tls_starts_after_the_handshake() {
     assert_eq!(info["tls_required"], true);
     assert!(info.get("tls_verify").is_none());
     h.advance(Duration::from_millis(400));
-    h.input(Input::TlsEstablished { conn: id, cert: None });
+    h.input(Input::TlsEstablished {
+        conn: id,
+        cert: None,
+        session: Default::default(),
+    });
     // The default auth timeout with TLS is the TLS timeout plus one second.
     h.advance(Duration::from_millis(1400));
     assert_eq!(h.closed(id), None);

@@ -18,7 +18,7 @@ pub(crate) enum ReadEvent {
     /// Plaintext for the core.
     Data(Bytes),
     /// The TLS handshake just completed.
-    Secured(Option<CertIdentity>),
+    Secured(Option<CertIdentity>, natrix_core::tls::SessionInfo),
     /// Nothing more until the socket is readable again.
     WouldBlock,
 }
@@ -141,7 +141,8 @@ impl Conn {
             if !tls.secured && !tls.session.is_handshaking() {
                 tls.secured = true;
                 let cert = natrix_core::tls::peer_identity(tls.session.peer_certificates());
-                return Ok(ReadEvent::Secured(cert));
+                let session = natrix_core::tls::session_info(&tls.session);
+                return Ok(ReadEvent::Secured(cert, session));
             }
         }
     }

@@ -414,9 +414,16 @@ impl EventLoop {
                             break;
                         }
                     }
-                    Ok(ReadEvent::Secured(cert)) => {
+                    Ok(ReadEvent::Secured(cert, session)) => {
                         let now = self.now();
-                        self.server.handle(now, Input::TlsEstablished { conn: id, cert });
+                        self.server.handle(
+                            now,
+                            Input::TlsEstablished {
+                                conn: id,
+                                cert,
+                                session,
+                            },
+                        );
                         self.drain();
                     }
                     Ok(ReadEvent::WouldBlock) => break,

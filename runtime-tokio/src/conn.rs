@@ -267,7 +267,8 @@ where
         }
     };
     let cert = natrix_core::tls::peer_identity(tls_stream.get_ref().1.peer_certificates());
-    if events.send(Event::Secured(id, cert)).await.is_err() {
+    let session = natrix_core::tls::session_info(tls_stream.get_ref().1);
+    if events.send(Event::Secured(id, cert, session)).await.is_err() {
         return;
     }
     let (reader, writer) = tokio::io::split(tls_stream);

@@ -36,7 +36,11 @@ pub(crate) enum Event {
     Written(ConnId, usize),
     Closed(ConnId, CloseReason),
     /// The TLS handshake completed, with the client's certificate identity.
-    Secured(ConnId, Option<natrix_core::auth::CertIdentity>),
+    Secured(
+        ConnId,
+        Option<natrix_core::auth::CertIdentity>,
+        natrix_core::tls::SessionInfo,
+    ),
     /// The TLS handshake failed, and why.
     TlsFailed(ConnId, String),
     /// A password check finished.
@@ -136,11 +140,11 @@ impl Driver {
             Event::Received(conn, data) => (Input::Received { conn, data }, Some(conn)),
             Event::Written(conn, bytes) => (Input::Written { conn, bytes }, None),
             Event::Closed(conn, reason) => (Input::Closed { conn, reason }, None),
-            Event::Secured(conn, cert) => {
+            Event::Secured(conn, cert, session) => {
                 if let Some(handle) = self.handle_of(conn) {
                     handle.handshaking = false;
                 }
-                (Input::TlsEstablished { conn, cert }, None)
+                (Input::TlsEstablished { conn, cert, session }, None)
             }
             Event::TlsFailed(conn, error) => (Input::TlsFailed { conn, error }, None),
             Event::PasswordChecked(conn, ok) => (Input::PasswordChecked { conn, ok }, None),

@@ -87,6 +87,12 @@ pub struct ConnInfo {
     /// The client library's version.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub version: String,
+    /// The TLS protocol version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_version: Option<String>,
+    /// The TLS cipher suite.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cipher_suite: Option<String>,
     /// Who it authenticated as (`auth=1`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authorized_user: Option<String>,
@@ -263,6 +269,8 @@ impl Server {
             name: conn.opts.name.clone(),
             lang: conn.opts.lang.clone(),
             version: conn.opts.version.clone(),
+            tls_version: conn.tls.as_ref().map(|t| t.version.clone()),
+            tls_cipher_suite: conn.tls.as_ref().map(|t| t.cipher_suite.clone()),
             authorized_user: None,
             account: None,
             subscriptions_list: None,

@@ -135,6 +135,33 @@ impl TlsAcceptor {
     }
 }
 
+/// The negotiated protocol and cipher suite, as nats-server's `/connz` names them (`1.3`,
+/// `TLS_AES_128_GCM_SHA256`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// `1.2` or `1.3`.
+    pub version: String,
+    /// The cipher suite's IANA name.
+    pub cipher_suite: String,
+}
+
+/// What a finished handshake negotiated.
+pub fn session_info(session: &rustls::ServerConnection) -> SessionInfo {
+    let version = match session.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "1.3",
+        Some(rustls::ProtocolVersion::TLSv1_2) => "1.2",
+        _ => "",
+    };
+    let cipher_suite = session
+        .negotiated_cipher_suite()
+        .map(|s| format!("{:?}", s.suite()).replacen("TLS13_", "TLS_", 1))
+        .unwrap_or_default();
+    SessionInfo {
+        version: version.to_string(),
+        cipher_suite,
+    }
+}
+
 /// How a handshake failure is described in the log (`TLS handshake error: <this>`). Bytes that
 /// are not TLS at all get Go's wording, which operators grep for.
 pub fn describe_failure(error: &rustls::Error, first_bytes: &[u8]) -> String {
