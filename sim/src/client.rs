@@ -76,6 +76,16 @@ impl Client {
         self.stream.write_all(&out).await
     }
 
+    /// Sends several operations in one write, so the server sees them in one read (a SUB and
+    /// its `UNSUB max` must not be split: a message delivered in between counts towards max).
+    pub async fn send_all(&mut self, ops: &[OwnedOp]) -> io::Result<()> {
+        let mut out = BytesMut::new();
+        for op in ops {
+            op.encode(&mut out);
+        }
+        self.stream.write_all(&out).await
+    }
+
     /// Sends PING and waits (up to `wait`) for the PONG; deliveries that arrive meanwhile are
     /// returned. Server PINGs are answered.
     pub async fn round_trip(&mut self, wait: Duration) -> io::Result<Vec<ServerOp>> {

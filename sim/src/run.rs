@@ -331,14 +331,15 @@ async fn subscribe(
                 queue: spec.queue.map(|q| q.as_bytes().to_vec()),
                 sid: spec.sid.to_string().into_bytes(),
             };
-            ok &= client.send(&sub).await.is_ok();
+            let mut ops = vec![sub];
             if let Some(max) = spec.max {
-                let unsub = OwnedOp::Unsub {
+                ops.push(OwnedOp::Unsub {
                     sid: spec.sid.to_string().into_bytes(),
                     max: Some(max),
-                };
-                ok &= client.send(&unsub).await.is_ok();
+                });
             }
+            // One write: the checker counts max from the subscription's start.
+            ok &= client.send_all(&ops).await.is_ok();
         }
         let early = match client.round_trip(Duration::from_secs(2)).await {
             Ok(early) if ok => early,
