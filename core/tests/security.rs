@@ -571,6 +571,29 @@ fn no_auth_user_hides_auth_required_and_the_system_only_file_admits_anonymous() 
 }
 
 #[test]
+fn connection_types_and_unbuilt_account_keys() {
+    let mut h = harness(
+        "authorization { users = [ {user: web, password: w, allowed_connection_types: [\"WEBSOCKET\"]}, \
+         {user: std, password: s, allowed_connection_types: [\"standard\", \"websocket\"]} ] }",
+    );
+    let (_, reply) = login(&mut h, r#"{"verbose":false,"user":"web","pass":"w"}"#);
+    assert_eq!(reply, VIOLATION, "a websocket-only user cannot connect as a client");
+    let (_, reply) = login(&mut h, r#"{"verbose":false,"user":"std","pass":"s"}"#);
+    assert_eq!(reply, "PONG\r\n");
+
+    let map = parse(
+        "t.conf",
+        "accounts { A: { limits: { max_conn: 5 }, users: [ {user: a} ] } }\nauthorization { auth_callout: {} }",
+        &NoFiles,
+    )
+    .unwrap();
+    let mut config = Config::default();
+    let applied = apply(&map, &mut config).unwrap();
+    let names: Vec<&str> = applied.not_implemented.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["accounts.A.limits", "authorization.auth_callout"]);
+}
+
+#[test]
 fn configuration_errors_read_as_nats_servers() {
     assert_eq!(
         config_errors("authorization { token: t, user: u }"),

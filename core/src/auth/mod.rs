@@ -190,14 +190,17 @@ impl Auth {
         };
         let mut users = HashMap::new();
         let user_order = auth.users.iter().map(|u| u.name.clone()).collect();
-        for user in &auth.users {
+        // A user limited to other connection kinds (websocket, MQTT, leaf) cannot log in as a
+        // client.
+        let standard = |types: &Option<Vec<String>>| types.as_ref().is_none_or(|t| t.iter().any(|k| k == "STANDARD"));
+        for user in auth.users.iter().filter(|u| standard(&u.connection_types)) {
             users.insert(
                 user.name.clone(),
                 entry(user.password.clone(), &user.account, &user.permissions, &mut account_of),
             );
         }
         let mut nkeys = HashMap::new();
-        for user in &auth.nkeys {
+        for user in auth.nkeys.iter().filter(|u| standard(&u.connection_types)) {
             nkeys.insert(
                 user.nkey.clone(),
                 entry(None, &user.account, &user.permissions, &mut account_of),

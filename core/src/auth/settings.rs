@@ -43,6 +43,9 @@ pub struct User {
     pub account: String,
     /// What the user may do; `None` uses `default_permissions`.
     pub permissions: Option<Permissions>,
+    /// `allowed_connection_types`: when given, the user connects only as these kinds
+    /// (`STANDARD` is a client connection).
+    pub connection_types: Option<Vec<String>>,
 }
 
 /// A user known by its public nkey (`U...`).
@@ -54,6 +57,8 @@ pub struct NkeyUser {
     pub account: String,
     /// What the user may do; `None` uses `default_permissions`.
     pub permissions: Option<Permissions>,
+    /// `allowed_connection_types`, as for [`User`].
+    pub connection_types: Option<Vec<String>>,
 }
 
 /// Publish and subscribe rights.

@@ -100,13 +100,15 @@ pub fn apply(map: &Map, config: &mut Config) -> Result<Applied, Vec<ConfError>> 
         };
         match lower.as_str() {
             "authorization" => {
-                if let Err(e) = security::parse_authorization(value, &mut config.authorization) {
+                if let Err(e) =
+                    security::parse_authorization(value, &mut config.authorization, &mut applied.not_implemented)
+                {
                     errors.extend(located(e));
                 }
                 continue;
             }
             "accounts" => {
-                match security::parse_accounts(value, &mut config.authorization) {
+                match security::parse_accounts(value, &mut config.authorization, &mut applied.not_implemented) {
                     Ok(specs) => config.accounts = specs,
                     Err(e) => errors.extend(located(e)),
                 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::duration;
-use super::format::{ConfError, Located, Map, Value};
+use super::format::{ConfError, Located, Location, Map, Value};
 use crate::account::GLOBAL_ACCOUNT;
 use crate::auth::settings::{
     AccountSpec, Authorization, Export, ExportKind, Import, NkeyUser, Permissions, ResponsePermission, ResponseType,
@@ -67,7 +67,11 @@ fn text(value: &Located) -> Result<String, ConfError> {
 }
 
 /// The `authorization` block.
-pub fn parse_authorization(block: &Located, auth: &mut Authorization) -> Result<(), Vec<ConfError>> {
+pub fn parse_authorization(
+    block: &Located,
+    auth: &mut Authorization,
+    skipped: &mut Vec<(String, Location)>,
+) -> Result<(), Vec<ConfError>> {
     let map = as_map(block, "authorization").map_err(|e| vec![e])?;
     let mut errors = Vec::new();
     let mut users = None;
@@ -101,6 +105,10 @@ pub fn parse_authorization(block: &Located, auth: &mut Authorization) -> Result<
                     })
                 }
                 "users" => users = Some(parse_users(value, GLOBAL_ACCOUNT)?),
+                // Known to nats-server, not built here: reported at start-up.
+                "auth_callout" | "callout" | "proxy_required" => {
+                    skipped.push((format!("authorization.{key}"), key_at.clone()))
+                }
                 "default_permission" | "default_permissions" | "permissions" => {
                     auth.default_permissions = Some(parse_permissions(value, "default permissions")?)
                 }
@@ -165,6 +173,7 @@ pub fn parse_users(value: &Located, account: &str) -> Result<(Vec<User>, Vec<Nke
         let mut password = None;
         let mut nkey = None;
         let mut permissions = None;
+        let mut connection_types: Option<Vec<String>> = None;
         for (key, key_at, value) in &map.entries {
             // nats-server places errors about a value at its key.
             let value = &Located {
@@ -176,8 +185,13 @@ pub fn parse_users(value: &Located, account: &str) -> Result<(Vec<User>, Vec<Nke
                 "user" | "username" => name = Some(text(value)?),
                 "pass" | "password" => password = Some(text(value)?),
                 "permission" | "permissions" => permissions = Some(parse_permissions(value, "user permissions")?),
-                // Accepted for compatibility; every connection here is a client connection.
-                "allowed_connection_types" | "connection_types" | "clients" => {}
+                "allowed_connection_types" | "connection_types" | "clients" => {
+                    let list = match &value.value {
+                        Value::Array(items) => items.iter().map(text).collect::<Result<Vec<_>, _>>()?,
+                        _ => vec![text(value)?],
+                    };
+                    connection_types = Some(list.iter().map(|t| t.to_ascii_uppercase()).collect::<Vec<_>>());
+                }
                 _ if map.used_as_variables.iter().any(|v| v == key) => {}
                 _ => return Err(unknown_field(key, key_at)),
             }
@@ -194,6 +208,7 @@ pub fn parse_users(value: &Located, account: &str) -> Result<(Vec<User>, Vec<Nke
                     nkey,
                     account: account.to_string(),
                     permissions,
+                    connection_types,
                 });
             }
             (None, Some(name)) => users.push(User {
@@ -201,6 +216,7 @@ pub fn parse_users(value: &Located, account: &str) -> Result<(Vec<User>, Vec<Nke
                 password,
                 account: account.to_string(),
                 permissions,
+                connection_types,
             }),
             (None, None) => return Err(err(item, "User entry requires a user")),
         }
@@ -356,7 +372,11 @@ fn subject_list(value: &Located) -> Result<Vec<String>, ConfError> {
 }
 
 /// The `accounts` block: each account's users (appended to `auth`), exports and imports.
-pub fn parse_accounts(block: &Located, auth: &mut Authorization) -> Result<Vec<AccountSpec>, Vec<ConfError>> {
+pub fn parse_accounts(
+    block: &Located,
+    auth: &mut Authorization,
+    skipped: &mut Vec<(String, Location)>,
+) -> Result<Vec<AccountSpec>, Vec<ConfError>> {
     let mut specs = Vec::new();
     let mut errors = Vec::new();
     match &block.value {
@@ -400,7 +420,7 @@ pub fn parse_accounts(block: &Located, auth: &mut Authorization) -> Result<Vec<A
                     errors.push(err(value, "Expected map entries for accounts"));
                     continue;
                 }
-                match parse_account(name, value, auth) {
+                match parse_account(name, value, auth, skipped) {
                     // A name given twice: the last block wins, as in nats-server.
                     Ok(spec) => {
                         specs.retain(|s: &AccountSpec| s.name != spec.name);
@@ -419,7 +439,12 @@ pub fn parse_accounts(block: &Located, auth: &mut Authorization) -> Result<Vec<A
     }
 }
 
-fn parse_account(name: &str, value: &Located, auth: &mut Authorization) -> Result<AccountSpec, Vec<ConfError>> {
+fn parse_account(
+    name: &str,
+    value: &Located,
+    auth: &mut Authorization,
+    skipped: &mut Vec<(String, Location)>,
+) -> Result<AccountSpec, Vec<ConfError>> {
     let mut spec = AccountSpec {
         name: name.to_string(),
         ..AccountSpec::default()
@@ -442,10 +467,18 @@ fn parse_account(name: &str, value: &Located, auth: &mut Authorization) -> Resul
             }),
             "exports" => parse_exports(value).map(|exports| spec.exports = exports),
             "imports" => parse_imports(value).map(|imports| spec.imports = imports),
-            "default_permissions" => Err(ConfError {
-                at: Some(key_at.clone()),
-                message: "account default_permissions are not supported yet".to_string(),
-            }),
+            // Known to nats-server, not built here: reported at start-up.
+            "default_permissions"
+            | "limits"
+            | "mappings"
+            | "maps"
+            | "jetstream"
+            | "nkey"
+            | "msg_trace"
+            | "trace_dest" => {
+                skipped.push((format!("accounts.{name}.{key}"), key_at.clone()));
+                Ok(())
+            }
             _ if map.used_as_variables.iter().any(|v| v == key) => Ok(()),
             _ => Err(unknown_field(key, key_at)),
         };
