@@ -25,7 +25,7 @@ impl Sources for Disk {
 
 /// The configuration for `opts`, with what applying the file reported. On failure, the error
 /// text nats-server prints (one error per line).
-pub fn load(opts: &Options) -> Result<(Config, Applied), String> {
+pub fn load(opts: &Options) -> Result<Loaded, String> {
     let mut config = Config::default();
     let mut applied = Applied::default();
     if let Some(path) = &opts.config_file {
@@ -36,11 +36,18 @@ pub fn load(opts: &Options) -> Result<(Config, Applied), String> {
     apply_flags(opts, &mut config)?;
     // nats-server loads the certificates while reading the configuration, so `-t` catches
     // unusable ones.
-    if let Err(e) = tls_acceptor(&config) {
+    let tls = tls_acceptor(&config).map_err(|e| {
         let at = applied.tls_at.as_ref().map(|at| format!("{at}: ")).unwrap_or_default();
-        return Err(format!("{at}{e}\n"));
-    }
-    Ok((config, applied))
+        format!("{at}{e}\n")
+    })?;
+    Ok(Loaded { config, applied, tls })
+}
+
+/// A configuration, what applying it reported, and its TLS acceptor (certificates loaded).
+pub struct Loaded {
+    pub config: Config,
+    pub applied: Applied,
+    pub tls: Option<TlsAcceptor>,
 }
 
 /// nats-server ends each option error with a newline, so the list ends with a blank line.
@@ -148,7 +155,7 @@ fn os_error(path: &str, e: &std::io::Error) -> String {
 
 /// The TLS acceptor the configuration asks for, built from the certificate files; the error is
 /// what nats-server prints when they cannot be used.
-pub fn tls_acceptor(config: &Config) -> Result<Option<TlsAcceptor>, String> {
+fn tls_acceptor(config: &Config) -> Result<Option<TlsAcceptor>, String> {
     let Some(settings) = &config.tls else { return Ok(None) };
     TlsAcceptor::new(settings, &DiskTls)
         .map(Some)

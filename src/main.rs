@@ -55,7 +55,7 @@ fn main() -> ExitCode {
         eprintln!("{EXE}: must specify [-c, --config] option to check configuration file(s)");
         return ExitCode::FAILURE;
     }
-    let (config, applied) = match config_file::load(&opts) {
+    let config_file::Loaded { config, applied, tls } = match config_file::load(&opts) {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("{EXE}: {e}");
@@ -119,7 +119,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let Some(started) = start(config, &opts) else {
+    let Some(started) = start(config, tls, &opts) else {
         return ExitCode::FAILURE;
     };
     let Started {
@@ -213,7 +213,7 @@ fn act(action: signals::Action, logger: &Logger, opts: &cli::Options, send: &imp
             }
         }
         signals::Action::Reload => match config_file::load(opts) {
-            Ok((config, _)) => {
+            Ok(config_file::Loaded { config, .. }) => {
                 logger.set_levels(config.logtime, config.debug, config.trace);
                 send(Input::Reload(Box::new(config)));
             }
@@ -233,14 +233,7 @@ struct Started {
 
 /// What every runtime shares: bind the client port, build the core, write the pid and ports
 /// files and print nats-server's start-up lines. `None` after logging why it could not start.
-fn start(mut config: Config, opts: &cli::Options) -> Option<Started> {
-    let tls = match config_file::tls_acceptor(&config) {
-        Ok(tls) => tls,
-        Err(e) => {
-            logger::emit(Level::Fatal, &e);
-            return None;
-        }
-    };
+fn start(mut config: Config, tls: Option<natrix_core::tls::TlsAcceptor>, opts: &cli::Options) -> Option<Started> {
     let bind = join_host_port(&config.host, config.port);
     let listener = match std::net::TcpListener::bind(&bind) {
         Ok(listener) => listener,

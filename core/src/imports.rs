@@ -143,14 +143,19 @@ impl Server {
         acc.service_imports.get(index as usize).cloned()
     }
 
+    /// Appends six random base-62 characters, the shape of each part of a made-up reply.
+    pub(crate) fn push_reply_token(&mut self, out: &mut Vec<u8>) {
+        for _ in 0..6 {
+            out.push(REPLY_ALPHABET[self.rng.below(REPLY_ALPHABET.len())]);
+        }
+    }
+
     /// Makes up the reply subject for a request crossing `import` from `requester`
     /// (`_R_.<exporter's prefix>.<6 random>`), and remembers in the exporter where its
     /// responses go.
     pub(crate) fn new_response_route(&mut self, requester: AccountId, import: &ServiceImport, reply: &[u8]) -> Vec<u8> {
         let mut subject_ = self.accounts[import.from.0 as usize].reply_prefix.to_vec();
-        for _ in 0..6 {
-            subject_.push(REPLY_ALPHABET[self.rng.below(REPLY_ALPHABET.len())]);
-        }
+        self.push_reply_token(&mut subject_);
         let now = self.now;
         let expires = now + import.threshold;
         let exporter = &mut self.accounts[import.from.0 as usize];

@@ -92,11 +92,8 @@ impl Server {
 
     /// A fresh prefix for an account's made-up reply subjects.
     fn new_reply_prefix(&mut self) -> Box<[u8]> {
-        let alphabet = crate::imports::REPLY_ALPHABET;
         let mut prefix = b"_R_.".to_vec();
-        for _ in 0..6 {
-            prefix.push(alphabet[self.rng.below(alphabet.len())]);
-        }
+        self.push_reply_token(&mut prefix);
         prefix.push(b'.');
         prefix.into_boxed_slice()
     }
@@ -331,10 +328,7 @@ impl Server {
                 // A client whose user moved to another account is closed, as nats-server does.
                 Ok(_) => self.close(id, CloseReason::ClientClosed, true),
                 Err(()) => {
-                    let log = match crate::auth::describe_credentials(&conn.opts) {
-                        Some(who) => format!("authentication error - {who}"),
-                        None => "authentication error".to_string(),
-                    };
+                    let log = self.auth.refusal(&conn.opts).log;
                     self.auth_violation(id, log);
                 }
             }

@@ -63,17 +63,6 @@ pub enum Identity {
     Token,
 }
 
-impl Identity {
-    /// How nats-server names the client in violation log lines (`getAuthUser`).
-    pub fn describe(&self) -> String {
-        match self {
-            Identity::User(name) => format!("User {name:?}"),
-            Identity::Nkey(key) => format!("Nkey {key:?}"),
-            Identity::Token | Identity::Anonymous => "User \"N/A\"".to_string(),
-        }
-    }
-}
-
 /// A successful authentication.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
@@ -294,7 +283,8 @@ impl Auth {
         }
     }
 
-    fn refusal(&self, opts: &ConnectOptions) -> Refused {
+    /// The refusal for a client that presented `opts`, with nats-server's log text.
+    pub fn refusal(&self, opts: &ConnectOptions) -> Refused {
         Refused {
             log: match describe_credentials(opts) {
                 Some(who) => format!("authentication error - {who}"),

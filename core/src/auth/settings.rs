@@ -125,6 +125,25 @@ pub enum ExportKind {
     Service,
 }
 
+impl ExportKind {
+    /// The configuration key that names it (`stream`, `service`), case-insensitively.
+    pub fn from_key(key: &str) -> Self {
+        if key.eq_ignore_ascii_case("stream") {
+            ExportKind::Stream
+        } else {
+            ExportKind::Service
+        }
+    }
+
+    /// `stream` or `service`, as nats-server's messages and monitoring say it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExportKind::Stream => "stream",
+            ExportKind::Service => "service",
+        }
+    }
+}
+
 /// How many responses a service sends to one request, which decides when the server forgets
 /// the request's reply mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

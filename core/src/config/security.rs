@@ -523,7 +523,7 @@ fn go_type(value: &Value) -> &'static str {
 fn parse_exports(value: &Located) -> Result<Vec<Export>, ConfError> {
     let mut exports = Vec::new();
     for (item, map) in entries(value, "Exports", "Export")? {
-        let mut kind = None;
+        let mut kind: Option<ExportKind> = None;
         let mut subject = None;
         let mut accounts = None;
         let mut response_type = None;
@@ -537,16 +537,8 @@ fn parse_exports(value: &Located) -> Result<Vec<Export>, ConfError> {
             };
             match key.to_ascii_lowercase().as_str() {
                 "stream" | "service" => {
-                    let this = if key.eq_ignore_ascii_case("stream") {
-                        ExportKind::Stream
-                    } else {
-                        ExportKind::Service
-                    };
-                    let name = if this == ExportKind::Stream {
-                        "stream"
-                    } else {
-                        "service"
-                    };
+                    let this = ExportKind::from_key(key);
+                    let name = this.name();
                     let s = match &value.value {
                         Value::String(s) => s.clone(),
                         other => {
@@ -558,11 +550,7 @@ fn parse_exports(value: &Located) -> Result<Vec<Export>, ConfError> {
                     };
                     if let Some(seen) = kind {
                         if seen != this {
-                            let other = if seen == ExportKind::Stream {
-                                "stream"
-                            } else {
-                                "service"
-                            };
+                            let other = seen.name();
                             return Err(err(value, format!("Detected {name} {s:?} but already saw a {other}")));
                         }
                     }
@@ -645,22 +633,15 @@ fn parse_imports(value: &Located) -> Result<Vec<Import>, ConfError> {
             };
             match key.to_ascii_lowercase().as_str() {
                 "stream" | "service" => {
-                    let kind = if key.eq_ignore_ascii_case("stream") {
-                        ExportKind::Stream
+                    let kind = ExportKind::from_key(key);
+                    let name = kind.name();
+                    let title = if kind == ExportKind::Stream {
+                        "Stream"
                     } else {
-                        ExportKind::Service
-                    };
-                    let (name, title) = if kind == ExportKind::Stream {
-                        ("stream", "Stream")
-                    } else {
-                        ("service", "Service")
+                        "Service"
                     };
                     if let Some((seen, _, subject)) = &source {
-                        let other = if *seen == ExportKind::Stream {
-                            "stream"
-                        } else {
-                            "service"
-                        };
+                        let other = seen.name();
                         return Err(err(
                             value,
                             format!("Detected {name} {subject:?} but already saw a {other}"),
@@ -778,7 +759,7 @@ pub fn validate(config: &super::Config, accounts_at: Option<&super::format::Loca
     }
     for spec in &config.accounts {
         for export in &spec.exports {
-            let kind = kind_name(export.kind);
+            let kind = export.kind.name();
             for name in export.accounts.iter().flatten() {
                 if !account_exists(name) {
                     errors.push(at(format!("{name:?} account not defined for {kind} export")));
@@ -788,7 +769,7 @@ pub fn validate(config: &super::Config, accounts_at: Option<&super::format::Loca
     }
     for spec in &config.accounts {
         for import in &spec.imports {
-            let kind = kind_name(import.kind);
+            let kind = import.kind.name();
             let Some(exporter) = config.accounts.iter().find(|a| a.name == import.account) else {
                 errors.push(at(format!(
                     "{:?} account not defined for {kind} import",
@@ -810,11 +791,4 @@ pub fn validate(config: &super::Config, accounts_at: Option<&super::format::Loca
         }
     }
     errors
-}
-
-fn kind_name(kind: ExportKind) -> &'static str {
-    match kind {
-        ExportKind::Stream => "stream",
-        ExportKind::Service => "service",
-    }
 }

@@ -35,6 +35,21 @@ pub struct SubDetail {
     pub cid: u64,
 }
 
+impl SubDetail {
+    /// Details `sub`, held by connection `cid`, naming `account` when given.
+    pub(crate) fn of(sub: &crate::account::Subscription, cid: u64, account: Option<String>) -> Self {
+        SubDetail {
+            account,
+            subject: String::from_utf8_lossy(&sub.subject).into_owned(),
+            qgroup: sub.queue.as_ref().map(|q| String::from_utf8_lossy(q).into_owned()),
+            sid: String::from_utf8_lossy(&sub.sid).into_owned(),
+            msgs: sub.delivered,
+            max: sub.max,
+            cid,
+        }
+    }
+}
+
 /// One connection, as nats-server's `ConnInfo`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ConnInfo {
@@ -229,15 +244,7 @@ impl Server {
             .subs
             .values()
             .filter_map(|key| account.subs.get(key.0 as usize))
-            .map(|sub| SubDetail {
-                account: closed.map(|_| account.name.clone()),
-                subject: String::from_utf8_lossy(&sub.subject).into_owned(),
-                qgroup: sub.queue.as_ref().map(|q| String::from_utf8_lossy(q).into_owned()),
-                sid: String::from_utf8_lossy(&sub.sid).into_owned(),
-                msgs: sub.delivered,
-                max: sub.max,
-                cid: conn.cid,
-            })
+            .map(|sub| SubDetail::of(sub, conn.cid, closed.map(|_| account.name.clone())))
             .collect();
         subs.sort_by(|a, b| a.sid.cmp(&b.sid));
         let uptime_d = now.saturating_duration_since(conn.start);

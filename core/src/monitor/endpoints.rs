@@ -264,15 +264,7 @@ impl Server {
                             continue;
                         }
                     }
-                    list.push(SubDetail {
-                        account: Some(acc.name.clone()),
-                        subject: String::from_utf8_lossy(&sub.subject).into_owned(),
-                        qgroup: sub.queue.as_ref().map(|q| String::from_utf8_lossy(q).into_owned()),
-                        sid: String::from_utf8_lossy(&sub.sid).into_owned(),
-                        msgs: sub.delivered,
-                        max: sub.max,
-                        cid: conn.cid,
-                    });
+                    list.push(SubDetail::of(sub, conn.cid, Some(acc.name.clone())));
                 }
             }
             list.sort_by(|a, b| (a.cid, &a.sid).cmp(&(b.cid, &b.sid)));
@@ -344,10 +336,6 @@ impl Server {
             return Err(MonitorError::BadRequest(format!("Account {name} does not exist")));
         };
         let spec = self.config.accounts.iter().find(|s| s.name == name);
-        let kind = |k: crate::auth::settings::ExportKind| match k {
-            crate::auth::settings::ExportKind::Stream => "stream",
-            crate::auth::settings::ExportKind::Service => "service",
-        };
         out.account_detail = Some(AccountInfo {
             account_name: acc.name.clone(),
             is_system: self.system_account.map(|s| s.0 as usize) == Some(index),
@@ -363,7 +351,7 @@ impl Server {
                         .iter()
                         .map(|e| ExportInfo {
                             subject: e.subject.clone(),
-                            kind: kind(e.kind),
+                            kind: e.kind.name(),
                             response_type: (e.kind == crate::auth::settings::ExportKind::Service).then_some(
                                 match e.response_type {
                                     crate::auth::settings::ResponseType::Singleton => "Singleton",
@@ -383,7 +371,7 @@ impl Server {
                             subject: i.subject.clone(),
                             account: i.account.clone(),
                             to: i.local_subject.clone(),
-                            kind: kind(i.kind),
+                            kind: i.kind.name(),
                             invalid: false,
                             share: false,
                             tracking: false,

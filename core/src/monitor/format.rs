@@ -66,49 +66,17 @@ pub fn uptime(d: Duration) -> String {
     }
 }
 
-/// A duration as Go's `Duration.String()` prints it (`1.13297ms`, `257µs`, `2m0s`). nats-server
-/// truncates round trips between 1µs and 1ms to whole microseconds first.
-pub fn go_duration(d: Duration) -> String {
-    let nanos = d.as_nanos();
-    if nanos == 0 {
-        return "0s".to_string();
-    }
-    if nanos < 1_000 {
-        return format!("{nanos}ns");
-    }
-    if nanos < 1_000_000 {
-        return format!("{}µs", trim(nanos as f64 / 1_000.0));
-    }
-    if nanos < 1_000_000_000 {
-        return format!("{}ms", trim(nanos as f64 / 1_000_000.0));
-    }
-    let total = d.as_secs_f64();
-    let hours = (total / 3600.0).floor();
-    let minutes = ((total - hours * 3600.0) / 60.0).floor();
-    let seconds = total - hours * 3600.0 - minutes * 60.0;
-    let seconds = format!("{}s", trim(seconds));
-    if hours > 0.0 {
-        format!("{hours}h{minutes}m{seconds}")
-    } else if minutes > 0.0 {
-        format!("{minutes}m{seconds}")
-    } else {
-        seconds
-    }
-}
+/// A duration as Go's `Duration.String()` prints it (`1.13297ms`, `257µs`, `2m0s`).
+pub use crate::config::duration::format as go_duration;
 
-/// The round trip as nats-server reports it.
+/// The round trip as nats-server reports it: between 1µs and 1ms, truncated to whole
+/// microseconds first.
 pub fn rtt(d: Duration) -> String {
     if d > Duration::from_micros(1) && d < Duration::from_millis(1) {
         go_duration(Duration::from_micros(d.as_micros() as u64))
     } else {
         go_duration(d)
     }
-}
-
-fn trim(value: f64) -> String {
-    let text = format!("{value:.9}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    text.to_string()
 }
 
 /// A float as Go's encoder writes it: integral values without a fraction.
