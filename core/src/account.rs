@@ -43,6 +43,9 @@ pub struct Subscription {
     /// Set for the server's own subscriptions that carry a stream export into an importing
     /// account; `conn` is then [`IMPORT_CONN`].
     pub forward: Option<Box<StreamForward>>,
+    /// Interest a route announced (`RS+`): `conn` is the route, and a match is forwarded to
+    /// it rather than delivered.
+    pub remote: bool,
 }
 
 /// The connection id of subscriptions the server holds itself (stream imports).
@@ -111,6 +114,8 @@ pub struct Account {
     pub response_order: VecDeque<(Instant, Box<[u8]>)>,
     /// The prefix of this account's made-up reply subjects (`_R_.<prefix>.`).
     pub reply_prefix: Box<[u8]>,
+    /// Local interest as routes must hear it; `None` unless the server is clustered.
+    pub interest: Option<Box<crate::cluster::Interest>>,
 }
 
 impl Account {
@@ -125,6 +130,7 @@ impl Account {
             responses: HashMap::new(),
             response_order: VecDeque::new(),
             reply_prefix: Box::default(),
+            interest: None,
         }
     }
 
@@ -133,6 +139,9 @@ impl Account {
         let entry = self.subs.vacant_entry();
         let key = SubKey(entry.key() as u32);
         self.sublist.insert(&sub.subject, sub.queue.as_deref(), key)?;
+        if let Some(interest) = self.interest.as_mut().filter(|_| !sub.remote) {
+            interest.add(&sub.subject, sub.queue.as_deref());
+        }
         entry.insert(sub);
         Ok(key)
     }
@@ -155,6 +164,9 @@ impl Account {
     pub fn unsubscribe(&mut self, key: SubKey) -> Option<Subscription> {
         let sub = self.subs.try_remove(key.0 as usize)?;
         self.sublist.remove(&sub.subject, sub.queue.as_deref(), key);
+        if let Some(interest) = self.interest.as_mut().filter(|_| !sub.remote) {
+            interest.remove(&sub.subject, sub.queue.as_deref());
+        }
         Some(sub)
     }
 }

@@ -94,6 +94,10 @@ pub(crate) fn subscribe_violation_text(subject: &[u8], queue: Option<&[u8]>) -> 
 impl Server {
     /// Acts on one operation. Returns new parser limits when the operation changed them.
     pub(crate) fn process_op(&mut self, id: ConnId, op: ClientOp<'_>) -> Option<ParserLimits> {
+        if self.conn(id).is_some_and(|c| c.route.is_some()) {
+            self.process_route_op(id, op);
+            return None;
+        }
         // Messages, interest changes and PINGs count as activity that makes our PING
         // unnecessary; a PONG does not (nats-server's lastIn).
         if matches!(
@@ -156,6 +160,8 @@ impl Server {
                 None
             }
             ClientOp::Connect(json) => self.on_connect(id, json),
+            // The parser reads these on routes only.
+            ClientOp::RouteSub { .. } | ClientOp::RouteUnsub { .. } | ClientOp::Routed(_) => None,
         }
     }
 
@@ -316,6 +322,7 @@ impl Server {
             max: None,
             delivered: 0,
             forward: None,
+            remote: false,
         };
         match self.accounts[account.0 as usize].subscribe(sub) {
             Ok(key) => {

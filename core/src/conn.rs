@@ -65,6 +65,12 @@ pub enum CloseReason {
     TlsHandshakeError,
     /// The server is shutting down.
     ServerShutdown,
+    /// A route led back to this server, or was removed.
+    RouteRemoved,
+    /// A second route to a server that already had one.
+    DuplicateRoute,
+    /// The route's cluster name differs from ours.
+    ClusterNameConflict,
 }
 
 impl CloseReason {
@@ -88,6 +94,9 @@ impl CloseReason {
             CloseReason::AuthenticationTimeout => "Authentication Timeout",
             CloseReason::TlsHandshakeError => "TLS Handshake Failure",
             CloseReason::ServerShutdown => "Server Shutdown",
+            CloseReason::RouteRemoved => "Route Removed",
+            CloseReason::DuplicateRoute => "Duplicate Route",
+            CloseReason::ClusterNameConflict => "Cluster Name Conflict",
         }
     }
 }
@@ -167,6 +176,8 @@ pub(crate) struct Conn {
     /// The bcrypt hash this client's password was checked against (a reload that keeps the
     /// hash need not check again).
     pub verified_hash: Option<String>,
+    /// Set when the connection is a route to another server.
+    pub route: Option<Box<crate::cluster::RouteState>>,
 }
 
 /// A CONNECT whose password is being checked.
@@ -180,6 +191,9 @@ impl Conn {
     /// The prefix nats-server puts on a connection's log lines: `ip:port - cid:N`.
     /// After CONNECT it adds `"v<version>:<lang>:<name>"`, leaving out empty parts.
     pub fn label(&self) -> String {
+        if self.route.is_some() {
+            return format!("{} - rid:{}", self.peer, self.cid);
+        }
         let mut parts = Vec::new();
         if !self.opts.version.is_empty() {
             parts.push(format!("v{}", self.opts.version));

@@ -7,6 +7,7 @@
 use bytes::Bytes;
 
 use crate::account::{AccountId, StreamForward, SubKey};
+use crate::cluster::RemoteTargets;
 use crate::client::quoted;
 use crate::conn::{CloseReason, ConnId};
 use crate::imports::{map_subject, MAX_HOPS};
@@ -16,19 +17,48 @@ use crate::proto::PubOp;
 use crate::server::{Level, Server};
 use crate::subject;
 
+/// Which queue groups a message may be delivered to.
+#[derive(Clone, Copy)]
+pub(crate) enum Queues<'a> {
+    /// Every matching group (one member each).
+    Any,
+    /// From a route: only the groups the sending server named (blank-separated), which it
+    /// chose this server to serve.
+    Only(&'a [u8]),
+    /// From a route without queue names: plain subscriptions only.
+    None,
+}
+
+impl Queues<'_> {
+    fn admits(&self, name: &[u8]) -> bool {
+        match self {
+            Queues::Any => true,
+            Queues::Only(names) => names.split(|&b| b == b' ' || b == b'\t').any(|n| n == name),
+            Queues::None => false,
+        }
+    }
+}
+
 /// What every delivery of one publish shares.
-struct Message<'a> {
-    from: ConnId,
-    echo: bool,
+pub(crate) struct Message<'a> {
+    pub(crate) from: ConnId,
+    pub(crate) echo: bool,
     /// Account boundaries crossed so far (imports).
-    hops: u8,
+    pub(crate) hops: u8,
     /// The message came in through a service import: stream imports do not carry it on.
-    from_service: bool,
-    subject: &'a [u8],
-    reply: Option<&'a [u8]>,
-    header_len: Option<usize>,
+    pub(crate) from_service: bool,
+    pub(crate) subject: &'a [u8],
+    pub(crate) reply: Option<&'a [u8]>,
+    pub(crate) header_len: Option<usize>,
     /// Headers, payload and CRLF.
-    framed: &'a Bytes,
+    pub(crate) framed: &'a Bytes,
+    /// Queue groups this server may deliver to.
+    pub(crate) queues: Queues<'a>,
+    /// Remote interest counts: the message may be forwarded to routes (one hop: never what
+    /// came from a route; and only in the account it entered, or into a service's account).
+    pub(crate) to_routes: bool,
+    /// It came from a route.
+    pub(crate) from_route: bool,
 }
 
 /// Whether `subject` starts with one of `prefixes` and has something after it.
@@ -105,6 +135,9 @@ impl Server {
             // A zero-length header block is no header block: nats-server sends plain MSG.
             header_len: publish.header_len.filter(|&h| h > 0),
             framed: &publish.message,
+            queues: Queues::Any,
+            to_routes: true,
+            from_route: false,
         };
         let mut delivered = self.route(account, &message);
         delivered |= self.cross_accounts(account, &message);
@@ -121,38 +154,78 @@ impl Server {
     }
 
     /// Delivers `message` to the subscribers of `account`: every plain subscription and one
-    /// member of each queue group. True if anyone took it.
-    fn route(&mut self, account: AccountId, message: &Message<'_>) -> bool {
+    /// member of each queue group, preferring members on this server; routes with interest get
+    /// one copy each. True if anyone took it.
+    pub(crate) fn route(&mut self, account: AccountId, message: &Message<'_>) -> bool {
         let result = self.accounts[account.0 as usize].sublist.matches(message.subject);
         let mut delivered = false;
+        let mut remotes = RemoteTargets::new();
         for &key in &result.plain {
+            if let Some(route) = self.remote_of(account, key) {
+                if message.to_routes {
+                    remotes.add(route, None);
+                }
+                continue;
+            }
             delivered |= self.deliver(account.0 as usize, key, message);
         }
         for group in &result.queues {
+            if !message.queues.admits(&group.name) {
+                continue;
+            }
             let members = &group.members;
             let start = if members.len() > 1 {
                 self.rng.below(members.len())
             } else {
                 0
             };
+            let mut remote_member = None;
+            let mut taken = false;
             for i in 0..members.len() {
                 let key = members[(start + i) % members.len()];
+                if let Some(route) = self.remote_of(account, key) {
+                    remote_member = remote_member.or(Some((route, key)));
+                    continue;
+                }
                 if self.deliver(account.0 as usize, key, message) {
-                    delivered = true;
+                    taken = true;
                     break;
                 }
             }
+            if !taken && message.to_routes {
+                if let Some((route, key)) = remote_member {
+                    remotes.add(route, Some(key));
+                }
+            }
+        }
+        if !remotes.is_empty() {
+            delivered |= self.forward_to_routes(account, &remotes, message);
         }
         delivered
     }
 
+    /// The route behind a subscription that stands for remote interest.
+    fn remote_of(&self, account: AccountId, key: SubKey) -> Option<ConnId> {
+        self.accounts[account.0 as usize]
+            .subs
+            .get(key.0 as usize)
+            .filter(|s| s.remote)
+            .map(|s| s.conn)
+    }
+
     /// Carries `message` across a service import of `account`, or back as the response to a
     /// request that came in through one. True if it crossed.
-    fn cross_accounts(&mut self, account: AccountId, message: &Message<'_>) -> bool {
+    pub(crate) fn cross_accounts(&mut self, account: AccountId, message: &Message<'_>) -> bool {
         if message.hops >= MAX_HOPS {
             return false;
         }
-        if let Some(import) = self.service_import_for(account, message.subject) {
+        let import = if message.from_route {
+            // The server the request entered on already carried it across.
+            None
+        } else {
+            self.service_import_for(account, message.subject)
+        };
+        if let Some(import) = import {
             let subject = map_subject(message.subject, &import.local_subject, &import.export_subject);
             let reply = message.reply.map(|r| self.new_response_route(account, &import, r));
             let (framed, header_len) = with_request_info(message, &self.accounts[account.0 as usize].name);
@@ -163,6 +236,7 @@ impl Server {
                 from_service: true,
                 header_len: Some(header_len),
                 framed: &framed,
+                queues: Queues::Any,
                 ..*message
             };
             if !self.route(import.from, &forwarded) {
@@ -179,6 +253,9 @@ impl Server {
                 subject: &route.reply,
                 reply: None,
                 hops: message.hops + 1,
+                queues: Queues::Any,
+                to_routes: false,
+                from_route: false,
                 ..*message
             };
             let delivered = self.route(route.to, &forwarded) | self.cross_accounts(route.to, &forwarded);
@@ -209,6 +286,9 @@ impl Server {
             reply: None,
             header_len: None,
             framed: &framed,
+            queues: Queues::Any,
+            to_routes: false,
+            from_route: false,
         };
         self.route(account, &response);
         true
@@ -220,9 +300,13 @@ impl Server {
             return false;
         }
         let subject = map_subject(message.subject, &forward.from_subject, &forward.to_subject);
+        // Servers with importers of their own forward for them: no route gets this.
         let forwarded = Message {
             subject: &subject,
             hops: message.hops + 1,
+            queues: Queues::Any,
+            to_routes: false,
+            from_route: false,
             ..*message
         };
         self.route(forward.to, &forwarded)

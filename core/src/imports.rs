@@ -110,6 +110,7 @@ impl Server {
                                 from_subject: import.subject.as_bytes().into(),
                                 to_subject: import.local_subject.as_bytes().into(),
                             })),
+                            remote: false,
                         };
                         let _ = self.accounts[exporter.0 as usize].subscribe(sub);
                     }

@@ -32,6 +32,7 @@
 pub mod account;
 pub mod auth;
 mod client;
+pub mod cluster;
 pub mod config;
 pub mod conn;
 mod deliver;

@@ -66,8 +66,9 @@ impl Server {
             max_control_line: self.config.max_control_line,
             max_payload: self.config.max_payload,
             headers: false,
+            route: false,
         };
-        let ids: Vec<ConnId> = self.conns.iter().map(|(_, c)| c.id).collect();
+        let ids: Vec<ConnId> = self.clients().map(|c| c.id).collect();
         for id in ids {
             let Some(conn) = self.conn_mut(id) else { continue };
             let headers = conn.parser.limits().headers;
@@ -93,7 +94,7 @@ impl Server {
         self.outputs.push_back(Output::StopAccepting);
         let grace = self.config.lame_duck_grace_period;
         let duration = self.config.lame_duck_duration.saturating_sub(grace);
-        let clients = self.conns.len().max(1);
+        let clients = self.connection_count().max(1);
         let mut interval = duration / clients as u32;
         let mut batch = 1;
         if interval < MIN_LAME_DUCK_INTERVAL {
@@ -107,7 +108,7 @@ impl Server {
         self.lame_duck_at = Some(first);
         self.timers.push(Reverse((first, TimerKind::LameDuck, SERVER_TIMER)));
         // Tell every client that can hear it, so it can reconnect elsewhere before we close it.
-        let ids: Vec<ConnId> = self.conns.iter().map(|(_, c)| c.id).collect();
+        let ids: Vec<ConnId> = self.clients().map(|c| c.id).collect();
         for id in ids {
             let Some(conn) = self.conn(id) else { continue };
             if conn.opts.protocol >= 1 {
@@ -120,16 +121,11 @@ impl Server {
 
     /// Closes the next batch of clients; exits when none are left.
     pub(crate) fn lame_duck_step(&mut self) {
-        let ids: Vec<ConnId> = self
-            .conns
-            .iter()
-            .take(self.lame_duck_batch)
-            .map(|(_, c)| c.id)
-            .collect();
+        let ids: Vec<ConnId> = self.clients().take(self.lame_duck_batch).map(|c| c.id).collect();
         for id in ids {
             self.close(id, CloseReason::ServerShutdown, true);
         }
-        if self.conns.is_empty() {
+        if self.connection_count() == 0 {
             self.lame_duck_at = None;
             self.log(Level::Info, || "Lame duck mode complete, shutting down".to_string());
             self.shutdown();

@@ -283,12 +283,7 @@ impl Server {
     /// refused if that fails; survivors get their new permissions, and subscriptions those no
     /// longer allow are removed.
     pub(crate) fn recheck_clients(&mut self) {
-        let ids: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.authenticated)
-            .map(|(_, c)| c.id)
-            .collect();
+        let ids: Vec<ConnId> = self.clients().filter(|c| c.authenticated).map(|c| c.id).collect();
         for id in ids {
             let Some(conn) = self.conn(id) else { continue };
             if !self.auth.required() {

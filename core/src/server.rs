@@ -73,6 +73,13 @@ pub enum Input {
         /// Whether the password matched.
         ok: bool,
     },
+    /// A [`Output::Dial`] failed.
+    DialFailed {
+        /// The dial.
+        dial: crate::cluster::DialId,
+        /// What the network said.
+        error: String,
+    },
     /// The TLS handshake with a client failed; the core logs why and closes it.
     TlsFailed {
         /// The connection.
@@ -146,6 +153,14 @@ pub enum Output {
         /// The comparison.
         check: crate::auth::credentials::PasswordCheck,
     },
+    /// Open a TCP connection to `address` (`host:port`; the runtime resolves names) for a
+    /// route, then call [`Server::route_dialed`], or report [`Input::DialFailed`].
+    Dial {
+        /// Names the attempt in the answer.
+        dial: crate::cluster::DialId,
+        /// Where to connect.
+        address: String,
+    },
     /// A line for the server log.
     Log {
         /// Severity.
@@ -186,6 +201,8 @@ pub(crate) enum TimerKind {
     LameDuck,
     AuthTimeout,
     TlsTimeout,
+    /// A server-wide timer: route dials due.
+    Cluster,
 }
 
 /// The connection id carried by server-wide timer entries.
@@ -229,6 +246,10 @@ pub struct Server {
     pub(crate) process: crate::monitor::ProcessStats,
     /// Messages the server itself sent (system account replies), for their `seq`.
     pub(crate) sys_seq: u64,
+    /// Routes to other servers, when clustered.
+    pub(crate) cluster: Option<Box<crate::cluster::Cluster>>,
+    /// Open route connections (the rest of `conns` are clients).
+    pub(crate) route_conns: usize,
 }
 
 impl Server {
@@ -259,8 +280,11 @@ impl Server {
             http_req_stats: Default::default(),
             process: Default::default(),
             sys_seq: 0,
+            cluster: None,
+            route_conns: 0,
         };
         server.configure_security();
+        server.configure_cluster();
         server
     }
 
@@ -292,7 +316,17 @@ impl Server {
 
     /// Open client connections.
     pub fn connection_count(&self) -> usize {
-        self.conns.len()
+        self.conns.len() - self.route_conns
+    }
+
+    /// Client connections (not routes).
+    pub(crate) fn clients(&self) -> impl Iterator<Item = &Conn> {
+        self.conns.iter().map(|(_, c)| c).filter(|c| c.route.is_none())
+    }
+
+    /// Registered routes to other servers.
+    pub fn route_count(&self) -> usize {
+        self.cluster.as_ref().map_or(0, |c| c.routes.len())
     }
 
     /// Subscriptions across all accounts.
@@ -304,8 +338,33 @@ impl Server {
     /// input, it must be followed by draining [`Server::poll_output`].
     pub fn accept(&mut self, now: Instant, peer: SocketAddr) -> ConnId {
         self.now = now;
+        let id = self.new_conn(now, peer, false);
         // Until CONNECT arrives the ping timer runs at the full interval, as nats-server's does.
         let first_ping = now + self.config.ping_interval;
+        if let Some(conn) = self.conn_mut(id) {
+            conn.ping_at = first_ping;
+        }
+        self.timers.push(Reverse((first_ping, TimerKind::Ping, id)));
+        self.debug(id, || "Client connection created".to_string());
+        self.start_security(id);
+        let Some(conn) = self.conn(id) else { return id };
+        let (cid, nonce) = (conn.cid, conn.nonce.clone());
+        let info = self.client_info(cid, peer, nonce.as_deref());
+        if let Some(conn) = self.conn_mut(id) {
+            conn.out.push_slice(&info);
+        }
+        self.signal_write(id);
+        if self.shutting_down || self.lame_duck_at.is_some() {
+            self.close(id, CloseReason::ServerShutdown, true);
+        } else if self.connection_count() > self.config.max_connections {
+            self.send_err(id, crate::proto::error::ERR_MAX_CONNECTIONS);
+            self.close(id, CloseReason::MaxConnectionsExceeded, true);
+        }
+        id
+    }
+
+    /// A new connection's slot and state; a route gets the route parser and its own counter.
+    pub(crate) fn new_conn(&mut self, now: Instant, peer: SocketAddr, route: bool) -> ConnId {
         let entry = self.conns.vacant_entry();
         let index = entry.key();
         if self.generations.len() <= index {
@@ -326,7 +385,8 @@ impl Server {
             parser: Parser::new(ParserLimits {
                 max_control_line: self.config.max_control_line,
                 max_payload: self.config.max_payload,
-                headers: false,
+                headers: route,
+                route,
             }),
             subs: Default::default(),
             out: Outbound::default(),
@@ -334,7 +394,7 @@ impl Server {
             pings_out: 0,
             rtt_started: None,
             last_in: now,
-            ping_at: first_ping,
+            ping_at: now,
             write_check_at: None,
             last_write_progress: now,
             inbound: Counters::default(),
@@ -355,22 +415,12 @@ impl Server {
             last_activity: now,
             rtt: None,
             tls: None,
+            route: None,
         });
-        self.stats.total_connections += 1;
-        self.timers.push(Reverse((first_ping, TimerKind::Ping, id)));
-        self.debug(id, || "Client connection created".to_string());
-        self.start_security(id);
-        let nonce = self.conn(id).and_then(|c| c.nonce.clone());
-        let info = self.client_info(cid, peer, nonce.as_deref());
-        if let Some(conn) = self.conn_mut(id) {
-            conn.out.push_slice(&info);
-        }
-        self.signal_write(id);
-        if self.shutting_down || self.lame_duck_at.is_some() {
-            self.close(id, CloseReason::ServerShutdown, true);
-        } else if self.conns.len() > self.config.max_connections {
-            self.send_err(id, crate::proto::error::ERR_MAX_CONNECTIONS);
-            self.close(id, CloseReason::MaxConnectionsExceeded, true);
+        if route {
+            self.route_conns += 1;
+        } else {
+            self.stats.total_connections += 1;
         }
         id
     }
@@ -395,7 +445,9 @@ impl Server {
             Input::TlsFailed { conn, error } => self.on_tls_failed(conn, &error),
             Input::PasswordChecked { conn, ok } => self.on_password_checked(conn, ok),
             Input::ProcessStats(stats) => self.process = stats,
+            Input::DialFailed { dial, error } => self.on_dial_failed(dial, &error),
         }
+        self.propagate_interest();
     }
 
     /// Closes every connection and asks the runtime to finish.
@@ -435,6 +487,10 @@ impl Server {
                 }
                 continue;
             }
+            if kind == TimerKind::Cluster {
+                self.cluster_timer(at);
+                continue;
+            }
             let Some(conn) = self.conn_mut(id) else { continue };
             match kind {
                 TimerKind::Ping if conn.ping_at == at => self.ping_timer(id),
@@ -447,6 +503,7 @@ impl Server {
                 _ => {}
             }
         }
+        self.propagate_interest();
     }
 
     /// Moves the bytes queued for `conn` into `out`; returns how many. The runtime reports them
@@ -524,6 +581,16 @@ impl Server {
         let mut bytes = Vec::new();
         if flush {
             conn.out.take(&mut bytes);
+        }
+        if conn.route.is_some() {
+            self.route_conns -= 1;
+            self.route_closed(&mut conn, reason);
+            self.outputs.push_back(Output::Close {
+                conn: id,
+                reason,
+                flush: bytes,
+            });
+            return;
         }
         let label = conn.label();
         self.log(Level::Debug, || format!("{label} - Client connection closed: {reason}"));
@@ -612,9 +679,15 @@ impl Server {
     fn ping_timer(&mut self, id: ConnId) {
         let now = self.now;
         let interval = self.config.ping_interval;
-        let ping_max = self.config.ping_max;
+        let route_interval = self.route_ping_interval();
+        let client_ping_max = self.config.ping_max;
+        let route_ping_max = self.cluster.as_ref().map_or(client_ping_max, |c| c.ping_max);
         let Some(conn) = self.conn_mut(id) else { return };
-        let quiet = now.saturating_duration_since(conn.last_in) >= interval;
+        // Routes are always PINGed, at their own interval.
+        let is_route = conn.route.is_some();
+        let interval = if is_route { route_interval } else { interval };
+        let ping_max = if is_route { route_ping_max } else { client_ping_max };
+        let quiet = is_route || now.saturating_duration_since(conn.last_in) >= interval;
         let need_rtt = conn
             .rtt_started
             .is_none_or(|started| now.saturating_duration_since(started) > RTT_MEASUREMENT_INTERVAL);
@@ -631,7 +704,8 @@ impl Server {
         }
         if stale {
             self.stats.stale_connections += 1;
-            self.debug(id, || "Stale Client Connection - Closing".to_string());
+            let kind = if is_route { "Router" } else { "Client" };
+            self.debug(id, || format!("Stale {kind} Connection - Closing"));
             self.send_err(id, crate::proto::error::ERR_STALE_CONNECTION);
             self.close(id, CloseReason::StaleConnection, true);
             return;
@@ -691,6 +765,8 @@ impl Server {
             client_ip: peer.ip().to_string(),
             nonce: nonce.unwrap_or_default().to_string(),
             ldm: self.lame_duck_at.is_some(),
+            cluster: self.cluster.as_ref().map(|c| c.name.clone()).unwrap_or_default(),
+            connect_urls: self.cluster_client_urls(),
             ..Info::default()
         };
         let json = serde_json::to_vec(&info).unwrap_or_default();
@@ -731,6 +807,14 @@ impl Server {
             self.log_conn(Level::Trace, id, message());
         }
     }
+}
+
+/// A random identifier of `len` base-62 characters (nats-server's nuid shape), such as a
+/// made-up cluster name.
+pub(crate) fn new_id(rng: &mut Rng, len: usize) -> String {
+    (0..len)
+        .map(|_| char::from(crate::imports::REPLY_ALPHABET[rng.below(62)]))
+        .collect()
 }
 
 /// A server id in the shape of a NATS server nkey: `N` and 55 base32 characters.

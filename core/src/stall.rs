@@ -35,6 +35,11 @@ impl Server {
         if conn.out.pending() <= threshold {
             return;
         }
+        // Only clients are stalled: pausing a route would stall every publisher behind it.
+        if self.conn(publisher).is_some_and(|c| c.route.is_some()) {
+            return;
+        }
+        let Some(conn) = self.conn_mut(subscriber) else { return };
         if !conn.stalled_producers.contains(&publisher) {
             conn.stalled_producers.push(publisher);
         }

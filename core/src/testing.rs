@@ -41,6 +41,8 @@ pub struct Harness {
     pub defer_password_checks: bool,
     /// Password checks the server asked for and the test has not answered.
     pub password_checks: Vec<(ConnId, crate::auth::credentials::PasswordCheck)>,
+    /// Route dials the server asked for and the test has not answered.
+    pub dials: Vec<(crate::cluster::DialId, String)>,
 }
 
 impl Harness {
@@ -53,6 +55,7 @@ impl Harness {
             stalled: Vec::new(),
             logs: Vec::new(),
             stopped_accepting: false,
+            dials: Vec::new(),
             exited: false,
             defer_password_checks: false,
             password_checks: Vec::new(),
@@ -173,6 +176,7 @@ impl Harness {
                 Output::ResumeReading(conn) => self.peers.entry(conn).or_default().paused = false,
                 Output::Log { level, message } => self.logs.push(format!("{} {message}", level.tag())),
                 Output::CheckPassword { conn, check } => checks.push((conn, check)),
+                Output::Dial { dial, address } => self.dials.push((dial, address)),
             }
         }
         // The runtime's worker answers password checks; here, at once, in order.

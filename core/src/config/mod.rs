@@ -1,6 +1,7 @@
 //! The server's settings, with nats-server's defaults (const.go), and the configuration file
 //! format that sets them.
 
+pub mod cluster;
 pub mod duration;
 pub mod format;
 pub mod options;
@@ -86,6 +87,8 @@ pub struct Config {
     /// Wall-clock time at start-up, Unix nanoseconds (set by the binary; monitoring reports
     /// times from it and the core's monotonic clock).
     pub start_unix_nanos: u64,
+    /// Routes to other servers (`cluster`, `--cluster`, `--routes`); `None` runs alone.
+    pub cluster: Option<cluster::ClusterSettings>,
 }
 
 impl Config {
@@ -140,6 +143,7 @@ impl Default for Config {
             http_base_path: String::new(),
             max_closed_clients: 10_000,
             start_unix_nanos: 0,
+            cluster: None,
         }
     }
 }

@@ -26,7 +26,6 @@ pub const NOT_YET_IMPLEMENTED: &[&str] = &[
     "default_sentinel",
     "https",
     "https_port",
-    "cluster",
     "gateway",
     "leaf",
     "leafnodes",
@@ -110,6 +109,17 @@ pub fn apply(map: &Map, config: &mut Config) -> Result<Applied, Vec<ConfError>> 
             "accounts" => {
                 match security::parse_accounts(value, &mut config.authorization, &mut applied.not_implemented) {
                     Ok(specs) => config.accounts = specs,
+                    Err(e) => errors.extend(located(e)),
+                }
+                continue;
+            }
+            "cluster" => {
+                match super::cluster::parse(value) {
+                    Ok((settings, parsed)) => {
+                        config.cluster = Some(settings);
+                        applied.not_implemented.extend(parsed.not_implemented);
+                        applied.warnings.extend(parsed.warnings);
+                    }
                     Err(e) => errors.extend(located(e)),
                 }
                 continue;

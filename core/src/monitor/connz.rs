@@ -335,7 +335,7 @@ impl Server {
         let mut list: Vec<ConnInfo> = Vec::new();
         let mut total = 0;
         if opts.state != 1 {
-            for (_, conn) in &self.conns {
+            for conn in self.clients() {
                 let info = self.conn_info(conn, None);
                 if in_account(&info) {
                     total += 1;

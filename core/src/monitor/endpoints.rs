@@ -72,13 +72,6 @@ impl SubszOptions {
 }
 
 /// The routes, gateway and leaf node sections when none are configured.
-#[derive(Debug, Serialize)]
-pub struct Routez {
-    pub server_id: String,
-    pub now: String,
-    pub num_routes: usize,
-    pub routes: Vec<()>,
-}
 
 #[derive(Debug, Serialize)]
 pub struct Gatewayz {
@@ -283,16 +276,6 @@ impl Server {
         }
     }
 
-    /// `/routez`: no routes until clustering is built.
-    pub fn routez(&self) -> Routez {
-        Routez {
-            server_id: self.server_id.clone(),
-            now: self.now_text(),
-            num_routes: 0,
-            routes: Vec::new(),
-        }
-    }
-
     /// `/gatewayz`: no gateways.
     pub fn gatewayz(&self) -> Gatewayz {
         Gatewayz {
@@ -343,7 +326,7 @@ impl Server {
             complete: true,
             jetstream_enabled: false,
             leafnode_connections: 0,
-            client_connections: self.conns.iter().filter(|(_, c)| c.account.0 as usize == index).count(),
+            client_connections: self.clients().filter(|c| c.account.0 as usize == index).count(),
             subscriptions: acc.sublist.len() as u64,
             exports: spec
                 .map(|s| {
@@ -398,7 +381,7 @@ impl Server {
                 received: Traffic::default(),
                 slow_consumers: 0,
             };
-            for (_, conn) in self.conns.iter().filter(|(_, c)| c.account.0 as usize == index) {
+            for conn in self.clients().filter(|c| c.account.0 as usize == index) {
                 stat.conns += 1;
                 stat.sent.msgs += conn.outbound.msgs;
                 stat.sent.bytes += conn.outbound.bytes;

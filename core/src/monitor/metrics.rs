@@ -129,7 +129,7 @@ impl Server {
             m.gauge(&format!("gnatsd_subsz_{name}"), name, value);
         }
         let mut totals = [0f64; 6];
-        for (_, conn) in &self.conns {
+        for conn in self.clients() {
             totals[0] += conn.out.pending() as f64;
             totals[1] += conn.subs.len() as f64;
             totals[2] += conn.inbound.bytes as f64;
@@ -140,9 +140,9 @@ impl Server {
         m.gauge(
             "gnatsd_connz_num_connections",
             "num_connections",
-            self.conns.len() as f64,
+            self.connection_count() as f64,
         );
-        m.gauge("gnatsd_connz_total", "total", self.conns.len() as f64);
+        m.gauge("gnatsd_connz_total", "total", self.connection_count() as f64);
         for (i, name) in [
             "pending_bytes",
             "subscriptions",

@@ -12,6 +12,7 @@ pub mod endpoints;
 pub mod format;
 pub mod http;
 pub mod metrics;
+pub mod routez;
 pub mod sys;
 pub mod varz;
 
@@ -158,11 +159,12 @@ impl Server {
                 json(pretty_json(&self.subsz(&opts)))
             }
             "/routez" => {
-                query.boolean("subs").or_else(|e| match query.text("subs") {
-                    Some("detail") => Ok(true),
-                    _ => Err(e),
-                })?;
-                json(pretty_json(&self.routez()))
+                let subs = match query.text("subs") {
+                    Some(v) if v.eq_ignore_ascii_case("detail") => routez::RouteSubs::Detail,
+                    _ if query.boolean("subs")? => routez::RouteSubs::List,
+                    _ => routez::RouteSubs::None,
+                };
+                json(pretty_json(&self.routez(subs)))
             }
             "/gatewayz" => {
                 query.boolean("accs")?;

@@ -95,13 +95,13 @@ impl Server {
             mem: self.process.rss_bytes,
             cores: self.process.cores,
             cpu: self.process.cpu_percent,
-            connections: self.conns.len(),
+            connections: self.connection_count(),
             total_connections: self.stats.total_connections,
             active_accounts: self
                 .accounts
                 .iter()
                 .enumerate()
-                .filter(|(i, _)| self.conns.iter().any(|(_, c)| c.account.0 as usize == *i))
+                .filter(|(i, _)| self.clients().any(|c| c.account.0 as usize == *i))
                 .count(),
             subscriptions: self.accounts.iter().map(|a| a.sublist.len() as u64).sum(),
             sent: Traffic {
@@ -190,7 +190,7 @@ impl Server {
                 };
                 to_value(&self.subsz(&opts))
             }
-            "ROUTEZ" => to_value(&self.routez()),
+            "ROUTEZ" => to_value(&self.routez(super::routez::RouteSubs::None)),
             "GATEWAYZ" => to_value(&self.gatewayz()),
             "LEAFZ" => to_value(&self.leafz()),
             "ACCOUNTZ" => {

@@ -54,6 +54,53 @@ pub fn put_msg_line(
     out.put_slice(b"\r\n");
 }
 
+/// Appends an `RMSG` (when `header_len` is `None`) or `HMSG` control line for a route:
+/// `RMSG <account> <subject> [reply | + reply queues | | queues] [<header size>] <size>`.
+pub fn put_routed_line(
+    out: &mut BytesMut,
+    account: &[u8],
+    subject: &[u8],
+    reply: Option<&[u8]>,
+    queues: Option<&[&[u8]]>,
+    header_len: Option<usize>,
+    total_len: usize,
+) {
+    let queue_bytes: usize = queues.unwrap_or_default().iter().map(|q| q.len() + 1).sum();
+    out.reserve(account.len() + subject.len() + reply.map_or(0, <[u8]>::len) + queue_bytes + 40);
+    out.put_slice(if header_len.is_some() { b"HMSG " } else { b"RMSG " });
+    out.put_slice(account);
+    out.put_u8(b' ');
+    out.put_slice(subject);
+    match queues.filter(|q| !q.is_empty()) {
+        Some(queues) => {
+            match reply {
+                Some(reply) => {
+                    out.put_slice(b" + ");
+                    out.put_slice(reply);
+                }
+                None => out.put_slice(b" |"),
+            }
+            for queue in queues {
+                out.put_u8(b' ');
+                out.put_slice(queue);
+            }
+        }
+        None => {
+            if let Some(reply) = reply {
+                out.put_u8(b' ');
+                out.put_slice(reply);
+            }
+        }
+    }
+    if let Some(header_len) = header_len {
+        out.put_u8(b' ');
+        put_decimal(out, header_len as u64);
+    }
+    out.put_u8(b' ');
+    put_decimal(out, total_len as u64);
+    out.put_slice(b"\r\n");
+}
+
 /// Appends `-ERR '<text>'\r\n`.
 pub fn put_err(out: &mut BytesMut, text: &str) {
     out.put_slice(b"-ERR '");

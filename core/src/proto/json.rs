@@ -13,8 +13,10 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// The INFO a server sends on accept (and later, asynchronously, on changes).
+/// The INFO a server sends on accept (and later, asynchronously, on changes), to clients and,
+/// with the route fields, to other servers.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(default)]
 pub struct Info {
     /// The server's 56-character id.
     pub server_id: String,
@@ -52,6 +54,9 @@ pub struct Info {
     /// Whether JetStream is enabled.
     #[serde(default, skip_serializing_if = "is_false")]
     pub jetstream: bool,
+    /// Routes only: the URL other servers dial to reach this one (`nats-route://host:port/`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ip: String,
     /// The connection's id on this server.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub client_id: u64,
@@ -61,12 +66,47 @@ pub struct Info {
     /// The challenge an nkey user signs.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub nonce: String,
+    /// The cluster's name, when the server is in one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cluster: String,
+    /// Routes only: the cluster name was made up, not configured, and yields to a configured one.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cluster_dynamic: bool,
     /// URLs of other servers in the cluster.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connect_urls: Vec<String>,
     /// Set while the server is in lame duck mode.
     #[serde(default, skip_serializing_if = "is_false")]
     pub ldm: bool,
+}
+
+/// The CONNECT a server sends on a route it dialed (nats-server's `connectInfo`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(default)]
+pub struct RouteConnect {
+    /// Always false for routes.
+    pub echo: bool,
+    /// Always false for routes.
+    pub verbose: bool,
+    /// Always false for routes.
+    pub pedantic: bool,
+    /// Route credentials, from the route URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Password for `user`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pass: Option<String>,
+    /// Whether the route is TLS.
+    pub tls_required: bool,
+    /// The server handles HMSG.
+    pub headers: bool,
+    /// The dialing server's id.
+    pub name: String,
+    /// The dialing server's cluster name.
+    pub cluster: String,
+    /// The dialing server made its cluster name up.
+    #[serde(skip_serializing_if = "is_false")]
+    pub cluster_dynamic: bool,
 }
 
 /// What a client says about itself in CONNECT.

@@ -7,6 +7,6 @@ pub mod ops;
 pub mod parser;
 
 pub use error::ParseError;
-pub use json::{ConnectOptions, Info};
-pub use ops::{ClientOp, OwnedOp, PubOp};
+pub use json::{ConnectOptions, Info, RouteConnect};
+pub use ops::{ClientOp, OwnedOp, PubOp, RoutedOp};
 pub use parser::{Parser, ParserLimits};

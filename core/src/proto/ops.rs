@@ -28,7 +28,30 @@ impl PubOp<'_> {
     }
 }
 
-/// One operation from a client, borrowing from the parser's input.
+/// A message from a route (RMSG, or HMSG with headers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutedOp<'a> {
+    /// The account it was published in.
+    pub account: &'a [u8],
+    /// The queue groups the sending server chose this server to serve, names separated by
+    /// blanks; `None` means deliver to plain subscriptions only.
+    pub queues: Option<&'a [u8]>,
+    /// Subject, reply, headers and payload.
+    pub msg: PubOp<'a>,
+}
+
+impl RoutedOp<'_> {
+    /// The queue names, one by one.
+    pub fn queue_names(&self) -> impl Iterator<Item = &[u8]> {
+        self.queues
+            .unwrap_or_default()
+            .split(|&b| b == b' ' || b == b'\t')
+            .filter(|q| !q.is_empty())
+    }
+}
+
+/// One operation from a client (or, on a route, from another server), borrowing from the
+/// parser's input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientOp<'a> {
     /// `CONNECT {json}`; the raw JSON.
@@ -61,6 +84,26 @@ pub enum ClientOp<'a> {
     Err(&'a [u8]),
     /// `INFO {json}`.
     Info(&'a [u8]),
+    /// `RS+ <account> <subject> [<queue> <weight>]` (routes only).
+    RouteSub {
+        /// The account.
+        account: &'a [u8],
+        /// The subject.
+        subject: &'a [u8],
+        /// The queue group and how many members the remote server has in it.
+        queue: Option<(&'a [u8], u32)>,
+    },
+    /// `RS- <account> <subject> [<queue>]` (routes only).
+    RouteUnsub {
+        /// The account.
+        account: &'a [u8],
+        /// The subject.
+        subject: &'a [u8],
+        /// The queue group.
+        queue: Option<&'a [u8]>,
+    },
+    /// `RMSG`/`HMSG` (routes only).
+    Routed(RoutedOp<'a>),
 }
 
 impl ClientOp<'_> {
@@ -88,6 +131,24 @@ impl ClientOp<'_> {
             ClientOp::Ok => OwnedOp::Ok,
             ClientOp::Err(text) => OwnedOp::Err(text.to_vec()),
             ClientOp::Info(json) => OwnedOp::Info(json.to_vec()),
+            ClientOp::RouteSub { account, subject, queue } => OwnedOp::RouteSub {
+                account: account.to_vec(),
+                subject: subject.to_vec(),
+                queue: queue.map(|(q, w)| (q.to_vec(), w)),
+            },
+            ClientOp::RouteUnsub { account, subject, queue } => OwnedOp::RouteUnsub {
+                account: account.to_vec(),
+                subject: subject.to_vec(),
+                queue: queue.map(<[u8]>::to_vec),
+            },
+            ClientOp::Routed(routed) => OwnedOp::Routed {
+                account: routed.account.to_vec(),
+                queues: routed.queues.map(|_| routed.queue_names().map(<[u8]>::to_vec).collect()),
+                subject: routed.msg.subject.to_vec(),
+                reply: routed.msg.reply.map(<[u8]>::to_vec),
+                header_len: routed.msg.header_len,
+                body: routed.msg.body().to_vec(),
+            },
         }
     }
 }
@@ -134,6 +195,39 @@ pub enum OwnedOp {
     Err(Vec<u8>),
     /// `INFO`.
     Info(Vec<u8>),
+    /// `RS+`.
+    RouteSub {
+        /// Account.
+        account: Vec<u8>,
+        /// Subject.
+        subject: Vec<u8>,
+        /// Queue group and weight.
+        queue: Option<(Vec<u8>, u32)>,
+    },
+    /// `RS-`.
+    RouteUnsub {
+        /// Account.
+        account: Vec<u8>,
+        /// Subject.
+        subject: Vec<u8>,
+        /// Queue group.
+        queue: Option<Vec<u8>>,
+    },
+    /// `RMSG`, or (with `header_len`) `HMSG`.
+    Routed {
+        /// Account.
+        account: Vec<u8>,
+        /// Queue groups to serve (`None`: plain subscriptions only).
+        queues: Option<Vec<Vec<u8>>>,
+        /// Subject.
+        subject: Vec<u8>,
+        /// Reply subject.
+        reply: Option<Vec<u8>>,
+        /// Header block length.
+        header_len: Option<usize>,
+        /// Headers plus payload.
+        body: Vec<u8>,
+    },
 }
 
 impl OwnedOp {
@@ -191,6 +285,37 @@ impl OwnedOp {
             OwnedOp::Ok => out.put_slice(b"+OK\r\n"),
             OwnedOp::Err(text) => line(out, b"-ERR ", &[text]),
             OwnedOp::Info(json) => line(out, b"INFO ", &[json]),
+            OwnedOp::RouteSub { account, subject, queue } => match queue {
+                Some((q, weight)) => {
+                    line(out, b"RS+ ", &[account, b" ", subject, b" ", q, b" ", weight.to_string().as_bytes()])
+                }
+                None => line(out, b"RS+ ", &[account, b" ", subject]),
+            },
+            OwnedOp::RouteUnsub { account, subject, queue } => match queue {
+                Some(q) => line(out, b"RS- ", &[account, b" ", subject, b" ", q]),
+                None => line(out, b"RS- ", &[account, b" ", subject]),
+            },
+            OwnedOp::Routed {
+                account,
+                queues,
+                subject,
+                reply,
+                header_len,
+                body,
+            } => {
+                let names: Vec<&[u8]> = queues.iter().flatten().map(Vec::as_slice).collect();
+                super::encode::put_routed_line(
+                    out,
+                    account,
+                    subject,
+                    reply.as_deref(),
+                    queues.as_ref().map(|_| names.as_slice()),
+                    *header_len,
+                    body.len(),
+                );
+                out.put_slice(body);
+                out.put_slice(b"\r\n");
+            }
         }
     }
 }

@@ -16,7 +16,7 @@ use std::ops::Range;
 use bytes::{Bytes, BytesMut};
 
 use super::error::ParseError;
-use super::ops::{ClientOp, PubOp};
+use super::ops::{ClientOp, PubOp, RoutedOp};
 
 /// The limits the parser enforces as it reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,9 @@ pub struct ParserLimits {
     pub max_payload: usize,
     /// Whether HPUB is allowed (the client announced `headers: true`).
     pub headers: bool,
+    /// The peer is a route: route operations (`RS+`, `RS-`, `RMSG`, `HMSG`) are read instead of
+    /// client ones (`PUB`, `SUB` ...).
+    pub route: bool,
 }
 
 impl Default for ParserLimits {
@@ -35,6 +38,7 @@ impl Default for ParserLimits {
             max_control_line: 4096,
             max_payload: 1024 * 1024,
             headers: false,
+            route: false,
         }
     }
 }
@@ -52,9 +56,13 @@ enum Verb {
     Info,
     Ok,
     Err,
+    RouteSub,
+    RouteUnsub,
+    RouteMsg,
+    RouteHMsg,
 }
 
-const VERBS: [(&[u8], Verb); 10] = [
+const VERBS: [(&[u8], Verb); 14] = [
     (b"PUB", Verb::Pub),
     (b"HPUB", Verb::HPub),
     (b"SUB", Verb::Sub),
@@ -65,7 +73,16 @@ const VERBS: [(&[u8], Verb); 10] = [
     (b"INFO", Verb::Info),
     (b"+OK", Verb::Ok),
     (b"-ERR", Verb::Err),
+    (b"RS+", Verb::RouteSub),
+    (b"RS-", Verb::RouteUnsub),
+    (b"RMSG", Verb::RouteMsg),
+    (b"HMSG", Verb::RouteHMsg),
 ];
+
+/// The verbs a client may send (bits of `VERBS`).
+const CLIENT_VERBS: u16 = 0b00_0011_1111_1111;
+/// The verbs a route may send: the route verbs, plus PING, PONG, CONNECT, INFO, +OK, -ERR.
+const ROUTE_VERBS: u16 = 0b11_1111_1111_0000;
 
 /// How a verb's name must be followed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +131,8 @@ struct PendingPub {
     subject: Range<usize>,
     reply: Option<Range<usize>>,
     header_len: Option<usize>,
+    /// A routed message's account and queue names.
+    routed: Option<(Range<usize>, Option<Range<usize>>)>,
 }
 
 /// An incremental, resumable client-protocol parser. See the module docs.
@@ -218,7 +237,7 @@ impl Parser {
         // narrows them with plain byte compares (this runs for every operation).
         let (mut len, mut candidates) = match self.state.0 {
             State::Name { len, candidates } => (len, candidates),
-            _ => (0, (1u16 << VERBS.len()) - 1),
+            _ => (0, if self.limits.route { ROUTE_VERBS } else { CLIENT_VERBS }),
         };
         while *pos < data.len() {
             let byte = data[*pos].to_ascii_uppercase();
@@ -287,8 +306,12 @@ impl Parser {
         self.check_control_line(line.len())?;
         self.state.0 = State::Start;
         match verb {
-            Verb::Pub | Verb::HPub => {
-                let args = parse_pub_args(verb, line, self.limits)?;
+            Verb::Pub | Verb::HPub | Verb::RouteMsg | Verb::RouteHMsg => {
+                let args = if matches!(verb, Verb::RouteMsg | Verb::RouteHMsg) {
+                    parse_routed_args(verb, line, self.limits)?
+                } else {
+                    parse_pub_args(verb, line, self.limits)?
+                };
                 let need = args.size + 2;
                 let body_start = *pos;
                 if data.len() - body_start >= need {
@@ -296,12 +319,20 @@ impl Parser {
                     check_crlf(&data[body_start + args.size..body_start + need])?;
                     *pos = body_start + need;
                     let line = self.completed_line(data, from_data.then_some(start..start + offset));
-                    return Ok(Some(ClientOp::Pub(PubOp {
+                    let publish = PubOp {
                         subject: &line[args.subject],
                         reply: args.reply.map(|r| &line[r]),
                         header_len: args.header_len,
                         message: data.slice(body_start..body_start + need),
-                    })));
+                    };
+                    return Ok(Some(match args.routed {
+                        Some((account, queues)) => ClientOp::Routed(RoutedOp {
+                            account: &line[account],
+                            queues: queues.map(|q| &line[q]),
+                            msg: publish,
+                        }),
+                        None => ClientOp::Pub(publish),
+                    }));
                 }
                 // Keep the arguments until the payload completes.
                 if from_data {
@@ -315,6 +346,7 @@ impl Parser {
                     subject: args.subject,
                     reply: args.reply,
                     header_len: args.header_len,
+                    routed: args.routed,
                 });
                 self.payload = BytesMut::with_capacity(need);
                 self.state.0 = State::Payload { need };
@@ -366,12 +398,21 @@ impl Parser {
         let Some(pending) = self.pending.take() else {
             return Err(ParseError::UnknownOperation);
         };
-        Ok(Some(ClientOp::Pub(PubOp {
-            subject: &self.line[pending.subject],
-            reply: pending.reply.map(|r| &self.line[r]),
+        let line = &self.line;
+        let publish = PubOp {
+            subject: &line[pending.subject],
+            reply: pending.reply.map(|r| &line[r]),
             header_len: pending.header_len,
             message,
-        })))
+        };
+        Ok(Some(match pending.routed {
+            Some((account, queues)) => ClientOp::Routed(RoutedOp {
+                account: &line[account],
+                queues: queues.map(|q| &line[q]),
+                msg: publish,
+            }),
+            None => ClientOp::Pub(publish),
+        }))
     }
 }
 
@@ -428,6 +469,8 @@ struct PubArgs {
     reply: Option<Range<usize>>,
     header_len: Option<usize>,
     size: usize,
+    /// RMSG/HMSG: the account, and the queue names (the span from the first to the last).
+    routed: Option<(Range<usize>, Option<Range<usize>>)>,
 }
 
 fn arg_error(op: &'static str, detail: &'static str, line: &[u8]) -> ParseError {
@@ -460,6 +503,7 @@ fn parse_pub_args(verb: Verb, line: &[u8], limits: ParserLimits) -> Result<PubAr
             reply,
             header_len: Some(header_len),
             size,
+            routed: None,
         }
     } else {
         const OP: &str = "processPub";
@@ -474,6 +518,7 @@ fn parse_pub_args(verb: Verb, line: &[u8], limits: ParserLimits) -> Result<PubAr
             reply,
             header_len: None,
             size,
+            routed: None,
         }
     };
     if args.size > limits.max_payload {
@@ -483,6 +528,67 @@ fn parse_pub_args(verb: Verb, line: &[u8], limits: ParserLimits) -> Result<PubAr
         });
     }
     Ok(args)
+}
+
+/// `RMSG <account> <subject> [reply | + reply queues... | | queues...] <size>`, and HMSG with a
+/// header size before the total, as nats-server's `processRoutedMsgArgs` reads them.
+fn parse_routed_args(verb: Verb, line: &[u8], limits: ParserLimits) -> Result<PubArgs, ParseError> {
+    let headers = verb == Verb::RouteHMsg;
+    let op = if headers {
+        "processRoutedHeaderMsgArgs"
+    } else {
+        "processRoutedMsgArgs"
+    };
+    let args = split_args::<8>(line, false);
+    let sizes = if headers { 2 } else { 1 };
+    if args.len() < 2 + sizes {
+        return Err(arg_error(op, "Parse Error", line));
+    }
+    let (front, back) = args.split_at(args.len() - sizes);
+    let account = front[0].clone();
+    let subject = front[1].clone();
+    let (reply, queues) = match &front[2..] {
+        [] => (None, None),
+        [reply] => (Some(reply.clone()), None),
+        [marker, rest @ ..] => {
+            let span = |names: &[Range<usize>]| match (names.first(), names.last()) {
+                (Some(first), Some(last)) => Some(first.start..last.end),
+                _ => None,
+            };
+            match &line[marker.clone()] {
+                b"+" => match rest {
+                    [reply, names @ ..] => (Some(reply.clone()), span(names)),
+                    [] => return Err(arg_error(op, "Parse Error", line)),
+                },
+                b"|" => (None, span(rest)),
+                _ => return Err(arg_error(op, "Bad or Missing Queue Marker", line)),
+            }
+        }
+    };
+    let total = back[sizes - 1].clone();
+    let size = parse_size(&line[total]).ok_or_else(|| arg_error(op, "Bad or Missing Size", line))?;
+    let header_len = if headers {
+        let h = parse_size(&line[back[0].clone()]).ok_or_else(|| arg_error(op, "Bad or Missing Header Size", line))?;
+        if h > size {
+            return Err(arg_error(op, "Header Size larger then TotalSize", line));
+        }
+        Some(h)
+    } else {
+        None
+    };
+    if size > limits.max_payload {
+        return Err(ParseError::MaxPayload {
+            size,
+            max: limits.max_payload,
+        });
+    }
+    Ok(PubArgs {
+        subject,
+        reply,
+        header_len,
+        size,
+        routed: Some((account, queues)),
+    })
 }
 
 /// Turns a complete control line of a payload-less operation into its op.
@@ -519,11 +625,46 @@ fn finish_line(verb: Verb, line: &[u8]) -> Result<ClientOp<'_>, ParseError> {
                 _ => Err(arg_error("processUnsub", "Parse Error", line)),
             }
         }
+        Verb::RouteSub => {
+            let args = split_args::<5>(line, true);
+            match args.as_slice() {
+                [account, subject] => Ok(ClientOp::RouteSub {
+                    account: &line[account.clone()],
+                    subject: &line[subject.clone()],
+                    queue: None,
+                }),
+                [account, subject, queue, weight] => Ok(ClientOp::RouteSub {
+                    account: &line[account.clone()],
+                    subject: &line[subject.clone()],
+                    // nats-server counts a missing or bad weight as one member.
+                    queue: Some((&line[queue.clone()], parse_size(&line[weight.clone()]).unwrap_or(1).max(1) as u32)),
+                }),
+                _ => Err(arg_error("processRemoteSub", "Parse Error", line)),
+            }
+        }
+        Verb::RouteUnsub => {
+            let args = split_args::<4>(line, true);
+            match args.as_slice() {
+                [account, subject] => Ok(ClientOp::RouteUnsub {
+                    account: &line[account.clone()],
+                    subject: &line[subject.clone()],
+                    queue: None,
+                }),
+                [account, subject, queue] => Ok(ClientOp::RouteUnsub {
+                    account: &line[account.clone()],
+                    subject: &line[subject.clone()],
+                    queue: Some(&line[queue.clone()]),
+                }),
+                _ => Err(arg_error("processRemoteUnsub", "Parse Error", line)),
+            }
+        }
         Verb::Connect => Ok(ClientOp::Connect(line)),
         Verb::Info => Ok(ClientOp::Info(line)),
         Verb::Err => Ok(ClientOp::Err(line)),
         // Handled before any arguments are read.
-        Verb::Pub | Verb::HPub | Verb::Ping | Verb::Pong | Verb::Ok => Err(ParseError::UnknownOperation),
+        Verb::Pub | Verb::HPub | Verb::RouteMsg | Verb::RouteHMsg | Verb::Ping | Verb::Pong | Verb::Ok => {
+            Err(ParseError::UnknownOperation)
+        }
     }
 }
 
