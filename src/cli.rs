@@ -62,6 +62,18 @@ pub struct Options {
     pub tls_ca_cert: Option<String>,
     /// `-m`/`--http_port`: the monitoring port.
     pub http_port: Option<i32>,
+    /// `--cluster`/`--cluster_listen`: the route listen URL.
+    pub cluster: Option<String>,
+    /// `--routes`: comma-separated route URLs to dial.
+    pub routes: Option<String>,
+    /// `--cluster_name`.
+    pub cluster_name: Option<String>,
+    /// `--cluster_advertise`.
+    pub cluster_advertise: Option<String>,
+    /// `--no_advertise`.
+    pub no_advertise: Option<bool>,
+    /// `--connect_retries`.
+    pub connect_retries: Option<i64>,
     /// Flags nats-server has that Natrix accepts but does not implement yet.
     pub not_implemented: Vec<String>,
 }
@@ -123,6 +135,12 @@ enum Flag {
     TlsKey,
     TlsCaCert,
     HttpPort,
+    Cluster,
+    Routes,
+    ClusterName,
+    ClusterAdvertise,
+    NoAdvertise,
+    ConnectRetries,
     /// A nats-server flag with a value that Natrix does not implement yet.
     LaterValue,
     /// A nats-server boolean flag that Natrix does not implement yet.
@@ -157,12 +175,15 @@ impl Flag {
             "tlskey" => Flag::TlsKey,
             "tlscacert" => Flag::TlsCaCert,
             "m" | "http_port" => Flag::HttpPort,
-            "ms" | "https_port" | "client_advertise" | "routes" | "cluster" | "cluster_listen" | "cluster_name"
-            | "cluster_advertise" | "connect_retries" | "sd" | "store_dir" | "max_traced_msg_len"
+            "cluster" | "cluster_listen" => Flag::Cluster,
+            "routes" => Flag::Routes,
+            "cluster_name" => Flag::ClusterName,
+            "cluster_advertise" => Flag::ClusterAdvertise,
+            "no_advertise" => Flag::NoAdvertise,
+            "connect_retries" => Flag::ConnectRetries,
+            "ms" | "https_port" | "client_advertise" | "sd" | "store_dir" | "max_traced_msg_len"
             | "log_size_limit" | "log_max_num" | "profile" | "ldm_grace" => Flag::LaterValue,
-            "js" | "jetstream" | "s" | "syslog" | "r" | "remote_syslog" | "no_advertise" | "logtime_utc" => {
-                Flag::LaterBool
-            }
+            "js" | "jetstream" | "s" | "syslog" | "r" | "remote_syslog" | "logtime_utc" => Flag::LaterBool,
             _ => return None,
         })
     }
@@ -179,6 +200,7 @@ impl Flag {
                 | Flag::Version
                 | Flag::Tls
                 | Flag::TlsVerify
+                | Flag::NoAdvertise
                 | Flag::LaterBool
         )
     }
@@ -239,6 +261,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, CliErro
                 Flag::Version => version = on,
                 Flag::Tls => opts.tls = on,
                 Flag::TlsVerify => opts.tls_verify = on,
+                Flag::NoAdvertise => opts.no_advertise = Some(on),
                 _ => opts.not_implemented.push(format!("-{name}")),
             }
             continue;
@@ -268,6 +291,16 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, CliErro
             Flag::TlsCert => opts.tls_cert = Some(value),
             Flag::TlsKey => opts.tls_key = Some(value),
             Flag::TlsCaCert => opts.tls_ca_cert = Some(value),
+            Flag::Cluster => opts.cluster = Some(value),
+            Flag::Routes => opts.routes = Some(value),
+            Flag::ClusterName => opts.cluster_name = Some(value),
+            Flag::ClusterAdvertise => opts.cluster_advertise = Some(value),
+            Flag::ConnectRetries => {
+                opts.connect_retries = Some(value.parse().map_err(|_| CliError::BadValue {
+                    flag: name.to_string(),
+                    value: value.clone(),
+                })?)
+            }
             Flag::HttpPort => {
                 opts.http_port = Some(value.parse().map_err(|_| CliError::BadValue {
                     flag: name.to_string(),
@@ -312,6 +345,14 @@ Server Options:
 
 Monitoring Options:
     -m, --http_port <port>           Use port for http monitoring (-1 picks a free port)
+
+Cluster Options:
+        --routes <rurl-1, rurl-2>    Routes to solicit and connect
+        --cluster <cluster-url>      Cluster URL for solicited routes
+        --cluster_name <string>      Cluster Name, if not set one will be dynamically generated
+        --no_advertise <bool>        Do not advertise known cluster information to clients
+        --cluster_advertise <string> Cluster URL to advertise to other servers
+        --connect_retries <number>   For implicit routes, number of connect retries
 
 Authorization Options:
         --user <user>                User required for connections

@@ -4,6 +4,7 @@
 
 use natrix_core::config::format::{self, ConfError, Sources};
 use natrix_core::config::options::{self, Applied};
+use natrix_core::config::cluster::RouteUrl;
 use natrix_core::config::tls::{TlsSettings, DEFAULT_TLS_TIMEOUT};
 use natrix_core::tls::{TlsAcceptor, TlsFiles};
 use natrix_core::Config;
@@ -53,6 +54,48 @@ pub struct Loaded {
 /// nats-server ends each option error with a newline, so the list ends with a blank line.
 fn join(errors: &[ConfError]) -> String {
     errors.iter().map(|e| format!("{e}\n")).collect()
+}
+
+/// The cluster flags: `--cluster` sets where routes are accepted (and clusters the server),
+/// the others override the file's `cluster` block.
+fn apply_cluster_flags(opts: &Options, config: &mut Config) -> Result<(), String> {
+    let any = opts.cluster.is_some()
+        || opts.routes.is_some()
+        || opts.cluster_name.is_some()
+        || opts.cluster_advertise.is_some()
+        || opts.no_advertise.is_some()
+        || opts.connect_retries.is_some();
+    if !any {
+        return Ok(());
+    }
+    let cluster = config.cluster.get_or_insert_with(Default::default);
+    if let Some(url) = &opts.cluster {
+        cluster.apply_listen_url(url)?;
+    }
+    if let Some(routes) = &opts.routes {
+        cluster.routes = routes
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(RouteUrl::parse)
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(name) = &opts.cluster_name {
+        if name.contains(' ') {
+            return Err("cluster name cannot contain spaces".to_string());
+        }
+        cluster.name = Some(name.clone());
+    }
+    if let Some(advertise) = &opts.cluster_advertise {
+        cluster.advertise = Some(advertise.clone());
+    }
+    if let Some(no_advertise) = opts.no_advertise {
+        cluster.no_advertise = no_advertise;
+    }
+    if let Some(retries) = opts.connect_retries {
+        cluster.connect_retries = u32::try_from(retries).unwrap_or(0);
+    }
+    Ok(())
 }
 
 /// Flags override the file.
@@ -106,6 +149,7 @@ fn apply_flags(opts: &Options, config: &mut Config) -> Result<(), String> {
     if let Some(token) = &opts.auth_token {
         config.authorization.token = Some(token.clone());
     }
+    apply_cluster_flags(opts, config)?;
     if opts.tls || opts.tls_verify {
         // nats-server's checks for the TLS flags.
         let cert = opts.tls_cert.clone().filter(|c| !c.is_empty());

@@ -125,6 +125,7 @@ fn main() -> ExitCode {
     let Started {
         listener,
         monitor,
+        cluster,
         server,
         ports_file,
         tls,
@@ -137,8 +138,8 @@ fn main() -> ExitCode {
         actions,
     };
     let result = match runtime {
-        Runtime::Tokio => run_tokio(listener, monitor, server, sink, control, tls),
-        Runtime::Mio => natrix_mio::serve(listener, monitor, server, sink, tls, |controller| {
+        Runtime::Tokio => run_tokio(listener, monitor, cluster, server, sink, control, tls),
+        Runtime::Mio => natrix_mio::serve(listener, monitor, cluster, server, sink, tls, |controller| {
             control.listen(move |input| controller.send(input));
         }),
     };
@@ -226,6 +227,7 @@ fn act(action: signals::Action, logger: &Logger, opts: &cli::Options, send: &imp
 struct Started {
     listener: std::net::TcpListener,
     monitor: Option<std::net::TcpListener>,
+    cluster: Option<std::net::TcpListener>,
     server: Server,
     ports_file: Option<String>,
     tls: Option<natrix_core::tls::TlsAcceptor>,
@@ -260,6 +262,25 @@ fn start(mut config: Config, tls: Option<natrix_core::tls::TlsAcceptor>, opts: &
                     logger::emit(
                         Level::Fatal,
                         &format!("Can't listen to the monitor port: listen tcp {bind}: {e}"),
+                    );
+                    return None;
+                }
+            }
+        }
+        None => None,
+    };
+    let cluster = match config.cluster.as_mut() {
+        Some(settings) => {
+            let bind = join_host_port(&settings.host, settings.port);
+            match std::net::TcpListener::bind(&bind) {
+                Ok(cluster) => {
+                    settings.port = cluster.local_addr().map(|a| a.port()).unwrap_or(settings.port);
+                    Some(cluster)
+                }
+                Err(e) => {
+                    logger::emit(
+                        Level::Fatal,
+                        &format!("Error listening on router port: {bind}, {:?}", e.to_string()),
                     );
                     return None;
                 }
@@ -309,6 +330,22 @@ fn start(mut config: Config, tls: Option<natrix_core::tls::TlsAcceptor>, opts: &
             join_host_port(&config.host, config.port)
         ),
     );
+    if let Some(settings) = &config.cluster {
+        if settings.name.is_none() {
+            logger::emit(
+                Level::Warn,
+                "Cluster name was dynamically generated, consider setting one",
+            );
+        }
+        logger::emit(Level::Info, &format!("Cluster name is {}", server.cluster_name().unwrap_or_default()));
+        logger::emit(
+            Level::Info,
+            &format!(
+                "Listening for route connections on {}",
+                join_host_port(&settings.host, settings.port)
+            ),
+        );
+    }
     if tls.is_some() {
         logger::emit(Level::Info, "TLS required for client connections");
         if config.tls.as_ref().is_some_and(|t| t.handshake_first) {
@@ -326,6 +363,7 @@ fn start(mut config: Config, tls: Option<natrix_core::tls::TlsAcceptor>, opts: &
     Some(Started {
         listener,
         monitor,
+        cluster,
         server,
         ports_file,
         tls,
@@ -349,6 +387,9 @@ fn write_ports_file(dir: &str, config: &Config) -> Option<String> {
     if let Some(port) = config.http_port {
         ports["monitoring"] = serde_json::json!([format!("http://{}", join_host_port(host, port))]);
     }
+    if let Some(cluster) = &config.cluster {
+        ports["cluster"] = serde_json::json!([format!("nats://{}", join_host_port(&cluster.host, cluster.port))]);
+    }
     match std::fs::write(&path, ports.to_string()) {
         Ok(()) => Some(path),
         Err(e) => {
@@ -361,6 +402,7 @@ fn write_ports_file(dir: &str, config: &Config) -> Option<String> {
 fn run_tokio(
     listener: std::net::TcpListener,
     monitor: Option<std::net::TcpListener>,
+    cluster: Option<std::net::TcpListener>,
     server: Server,
     sink: LogSink,
     control: Control,
@@ -370,18 +412,22 @@ fn run_tokio(
     runtime.block_on(async move {
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        let monitor = match monitor {
-            Some(monitor) => {
-                monitor.set_nonblocking(true)?;
-                Some(tokio::net::TcpListener::from_std(monitor)?)
-            }
-            None => None,
+        let tokio_listener = |l: std::net::TcpListener| -> std::io::Result<tokio::net::TcpListener> {
+            l.set_nonblocking(true)?;
+            tokio::net::TcpListener::from_std(l)
         };
+        let monitor = monitor.map(tokio_listener).transpose()?;
+        let cluster = cluster.map(tokio_listener).transpose()?;
         let (commands, command_rx) = tokio::sync::mpsc::unbounded_channel();
         control.listen(move |input| {
             let _ = commands.send(input);
         });
-        natrix_tokio::serve_server(listener, monitor, server, sink, command_rx, tls).await
+        let listeners = natrix_tokio::Listeners {
+            client: listener,
+            monitor,
+            cluster,
+        };
+        natrix_tokio::serve_server(listeners, server, sink, command_rx, tls).await
     })
 }
 

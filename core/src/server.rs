@@ -324,6 +324,11 @@ impl Server {
         self.conns.iter().map(|(_, c)| c).filter(|c| c.route.is_none())
     }
 
+    /// The cluster's name, when clustered.
+    pub fn cluster_name(&self) -> Option<&str> {
+        self.cluster.as_ref().map(|c| c.name.as_str())
+    }
+
     /// Registered routes to other servers.
     pub fn route_count(&self) -> usize {
         self.cluster.as_ref().map_or(0, |c| c.routes.len())

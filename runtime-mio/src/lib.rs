@@ -22,6 +22,7 @@ mod conn;
 mod monitor;
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -46,6 +47,12 @@ const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
 const MONITOR_LISTENER: Token = Token(usize::MAX - 3);
+const CLUSTER_LISTENER: Token = Token(usize::MAX - 4);
+/// How long a route dial may take.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A route dial that connected: the stream, the peer's address and ours.
+type Dialed = (natrix_core::cluster::DialId, std::net::TcpStream, SocketAddr, SocketAddr);
 
 /// Hands operator inputs (`Shutdown`, `Reload`, `LameDuck`) to a running event loop from any
 /// thread.
@@ -96,6 +103,11 @@ pub struct EventLoop {
     tls: Option<natrix_core::tls::TlsAcceptor>,
     /// The monitoring listener and its connections, when configured.
     monitor: Option<monitor::Monitor>,
+    /// The route listener, when clustered.
+    cluster: Option<TcpListener>,
+    /// Route dials that connected (worker threads dial, then wake the loop).
+    dialed: mpsc::Receiver<Dialed>,
+    dialed_sender: mpsc::Sender<Dialed>,
 }
 
 impl EventLoop {
@@ -103,6 +115,7 @@ impl EventLoop {
     pub fn new(
         listener: std::net::TcpListener,
         monitor: Option<std::net::TcpListener>,
+        cluster: Option<std::net::TcpListener>,
         server: Server,
         log: LogSink,
         tls: Option<natrix_core::tls::TlsAcceptor>,
@@ -121,8 +134,19 @@ impl EventLoop {
             }
             None => None,
         };
+        let cluster = match cluster {
+            Some(cluster) => {
+                cluster.set_nonblocking(true)?;
+                let mut cluster = TcpListener::from_std(cluster);
+                poll.registry()
+                    .register(&mut cluster, CLUSTER_LISTENER, Interest::READABLE)?;
+                Some(cluster)
+            }
+            None => None,
+        };
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (command_sender, commands) = mpsc::channel();
+        let (dialed_sender, dialed) = mpsc::channel();
         Ok(EventLoop {
             poll,
             listener: Some(listener),
@@ -144,6 +168,9 @@ impl EventLoop {
             chunks: Vec::new(),
             tls,
             monitor,
+            cluster,
+            dialed,
+            dialed_sender,
         })
     }
 
@@ -175,6 +202,7 @@ impl EventLoop {
                 match event.token() {
                     LISTENER => self.accept(),
                     WAKER => self.take_commands(),
+                    CLUSTER_LISTENER => self.accept_routes(),
                     MONITOR_LISTENER => {
                         if let Some(monitor) = self.monitor.as_mut() {
                             monitor.accept(self.poll.registry());
@@ -228,6 +256,81 @@ impl EventLoop {
             self.server.handle(now, input);
             self.drain();
         }
+        while let Ok((dial, stream, peer, local)) = self.dialed.try_recv() {
+            let now = self.now();
+            let Some(id) = self.server.route_dialed(now, dial, peer, local) else {
+                continue;
+            };
+            let stream = stream.set_nonblocking(true).map(|()| mio::net::TcpStream::from_std(stream));
+            match stream {
+                Ok(stream) => self.register(id, stream, None),
+                Err(_) => {
+                    self.server.handle(
+                        now,
+                        Input::Closed {
+                            conn: id,
+                            reason: CloseReason::ReadError,
+                        },
+                    );
+                    self.drain();
+                }
+            }
+        }
+    }
+
+    /// Routes from other servers, on the cluster port.
+    fn accept_routes(&mut self) {
+        loop {
+            let Some(listener) = self.cluster.as_ref() else { return };
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let local = stream.local_addr().unwrap_or(peer);
+                    let now = self.now();
+                    let id = self.server.accept_route(now, peer, local);
+                    self.register(id, stream, None);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    (self.log)(Level::Error, &format!("Temporary Route Accept Error ({e})"));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Registers connection `id`'s socket with the loop and drains what its arrival produced.
+    fn register(&mut self, id: ConnId, stream: mio::net::TcpStream, session: Option<(natrix_core::tls::rustls::ServerConnection, bool)>) {
+        let now = self.now();
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        let mut conn = Conn::new(id, stream, session);
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut conn.stream, Token(key), Interest::READABLE)
+        {
+            (self.log)(Level::Error, &format!("Error registering connection: {e}"));
+            self.server.handle(
+                now,
+                Input::Closed {
+                    conn: id,
+                    reason: CloseReason::ReadError,
+                },
+            );
+            self.drain();
+            return;
+        }
+        entry.insert(conn);
+        let index = id.index as usize;
+        if self.tokens.len() <= index {
+            self.tokens.resize(index + 1, None);
+        }
+        self.tokens[index] = Some((id, key));
+        // Data may already be waiting; edge-triggered readiness would not say so.
+        self.readable.push(key);
+        self.drain();
     }
 
     fn stop_listening(&mut self) {
@@ -311,8 +414,6 @@ impl EventLoop {
                     let _ = stream.set_nodelay(true);
                     let now = self.now();
                     let id = self.server.accept(now, peer);
-                    let entry = self.conns.vacant_entry();
-                    let key = entry.key();
                     let session = match &self.tls {
                         Some(acceptor) => match acceptor.session() {
                             Ok(session) => Some((session, acceptor.handshake_first)),
@@ -330,32 +431,7 @@ impl EventLoop {
                         },
                         None => None,
                     };
-                    let mut conn = Conn::new(id, stream, session);
-                    if let Err(e) = self
-                        .poll
-                        .registry()
-                        .register(&mut conn.stream, Token(key), Interest::READABLE)
-                    {
-                        (self.log)(Level::Error, &format!("Error registering client connection: {e}"));
-                        self.server.handle(
-                            now,
-                            Input::Closed {
-                                conn: id,
-                                reason: CloseReason::ReadError,
-                            },
-                        );
-                        self.drain();
-                        continue;
-                    }
-                    entry.insert(conn);
-                    let index = id.index as usize;
-                    if self.tokens.len() <= index {
-                        self.tokens.resize(index + 1, None);
-                    }
-                    self.tokens[index] = Some((id, key));
-                    // Data may already be waiting; edge-triggered readiness would not say so.
-                    self.readable.push(key);
-                    self.drain();
+                    self.register(id, stream, session);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -559,6 +635,29 @@ impl EventLoop {
                 Output::StopAccepting => self.stop_listening(),
                 Output::Exit => self.exit = true,
                 Output::Log { level, message } => (self.log)(level, &message),
+                Output::Dial { dial, address } => {
+                    // A worker thread dials (and resolves the name), then wakes the loop.
+                    let controller = self.controller();
+                    let dialed = self.dialed_sender.clone();
+                    let spawned = std::thread::Builder::new().name("route-dial".to_string()).spawn(move || {
+                        match dial_route(&address) {
+                            Ok((stream, peer, local)) => {
+                                if dialed.send((dial, stream, peer, local)).is_ok() {
+                                    let _ = controller.waker.wake();
+                                }
+                            }
+                            Err(e) => controller.send(Input::DialFailed {
+                                dial,
+                                error: e.to_string(),
+                            }),
+                        }
+                    });
+                    if let Err(e) = spawned {
+                        let now = self.now();
+                        let error = e.to_string();
+                        self.server.handle(now, Input::DialFailed { dial, error });
+                    }
+                }
                 Output::CheckPassword { conn, check } => {
                     // bcrypt is slow by design: a worker thread runs it and wakes the loop.
                     let controller = self.controller();
@@ -618,12 +717,30 @@ impl EventLoop {
 pub fn serve(
     listener: std::net::TcpListener,
     monitor: Option<std::net::TcpListener>,
+    cluster: Option<std::net::TcpListener>,
     server: Server,
     log: LogSink,
     tls: Option<natrix_core::tls::TlsAcceptor>,
     on_start: impl FnOnce(Controller),
 ) -> io::Result<()> {
-    let event_loop = EventLoop::new(listener, monitor, server, log, tls)?;
+    let event_loop = EventLoop::new(listener, monitor, cluster, server, log, tls)?;
     on_start(event_loop.controller());
     event_loop.run()
+}
+
+/// Connects to `address` (`host:port`, resolved here) within [`DIAL_TIMEOUT`].
+fn dial_route(address: &str) -> io::Result<(std::net::TcpStream, SocketAddr, SocketAddr)> {
+    use std::net::ToSocketAddrs;
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("no address for {address}"));
+    for addr in address.to_socket_addrs()? {
+        match std::net::TcpStream::connect_timeout(&addr, DIAL_TIMEOUT) {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                let local = stream.local_addr()?;
+                return Ok((stream, addr, local));
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }

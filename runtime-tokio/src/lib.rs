@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use natrix_core::cluster::DialId;
 use natrix_core::{CloseReason, Config, ConnId, Input, Instant, Level, Output, Server};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -47,6 +48,25 @@ pub(crate) enum Event {
     PasswordChecked(ConnId, bool),
     /// A monitoring request's head, and where its HTTP response goes.
     Monitor(Vec<u8>, tokio::sync::oneshot::Sender<Vec<u8>>),
+    /// A route dial connected: the stream, the peer's address and ours.
+    Dialed(DialId, Box<dyn RouteStream>, std::net::SocketAddr, std::net::SocketAddr),
+    /// A route dial failed.
+    DialFailed(DialId, String),
+}
+
+/// A route's stream, whatever the network type behind it.
+pub(crate) trait RouteStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> RouteStream for S {}
+
+/// The sockets a server listens on.
+pub struct Listeners<L> {
+    /// Clients.
+    pub client: L,
+    /// The monitoring endpoints, when enabled.
+    pub monitor: Option<L>,
+    /// Routes from other servers, when clustered.
+    pub cluster: Option<L>,
 }
 
 /// Events the core task takes in one go before writing what they produced.
@@ -73,7 +93,7 @@ struct Handle {
 }
 
 /// The core task's state besides the server itself.
-struct Driver {
+struct Driver<L: Listener> {
     server: Server,
     origin: tokio::time::Instant,
     conns: Vec<Option<Handle>>,
@@ -89,9 +109,10 @@ struct Driver {
     write_deadline: Duration,
     /// Client TLS, when configured.
     tls: Option<TlsAcceptor>,
+    _net: std::marker::PhantomData<fn() -> L>,
 }
 
-impl Driver {
+impl<L: Listener> Driver<L> {
     fn now(&self) -> Instant {
         Instant::from_nanos(self.origin.elapsed().as_nanos() as u64)
     }
@@ -116,6 +137,16 @@ impl Driver {
                 Output::StopAccepting => self.accepting = false,
                 Output::Exit => self.exit = true,
                 Output::Log { level, message } => (self.log)(level, &message),
+                Output::Dial { dial, address } => {
+                    let events = self.events.clone();
+                    tokio::spawn(async move {
+                        let event = match L::connect(address).await {
+                            Ok((stream, peer, local)) => Event::Dialed(dial, Box::new(stream), peer, local),
+                            Err(e) => Event::DialFailed(dial, e.to_string()),
+                        };
+                        let _ = events.send(event).await;
+                    });
+                }
                 Output::CheckPassword { conn, check } => {
                     // bcrypt is slow by design: run it on the blocking pool, not the core task.
                     let events = self.events.clone();
@@ -148,6 +179,14 @@ impl Driver {
             }
             Event::TlsFailed(conn, error) => (Input::TlsFailed { conn, error }, None),
             Event::PasswordChecked(conn, ok) => (Input::PasswordChecked { conn, ok }, None),
+            Event::DialFailed(dial, error) => (Input::DialFailed { dial, error }, None),
+            Event::Dialed(dial, stream, peer, local) => {
+                if let Some(id) = self.server.route_dialed(now, dial, peer, local) {
+                    self.attach(id, stream, false);
+                }
+                self.drain();
+                return;
+            }
         };
         self.server.handle(now, input);
         self.drain();
@@ -167,9 +206,27 @@ impl Driver {
     {
         let now = self.now();
         let id = self.server.accept(now, peer);
+        let tls = self.tls.is_some();
+        self.attach(id, stream, tls);
+    }
+
+    /// A route accepted on the cluster port.
+    fn accept_route(&mut self, stream: L::Stream, peer: std::net::SocketAddr) {
+        let now = self.now();
+        let local = L::stream_local_addr(&stream).unwrap_or(peer);
+        let id = self.server.accept_route(now, peer, local);
+        self.attach(id, stream, false);
+    }
+
+    /// Starts the tasks of connection `id` (TLS when `tls`), then drains what its arrival
+    /// produced.
+    fn attach<S>(&mut self, id: ConnId, stream: S, tls: bool)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let credits = Arc::new(tokio::sync::Semaphore::new(conn::READ_CREDITS));
-        let (writer_task, reader_task) = match &self.tls {
+        let (writer_task, reader_task) = match self.tls.as_ref().filter(|_| tls) {
             Some(acceptor) => {
                 let task = conn::TlsTask {
                     id,
@@ -270,28 +327,31 @@ pub async fn serve<L: Listener>(
         shutdown.await;
         let _ = control.send(Input::Shutdown);
     });
-    serve_server(listener, None, Server::new(config), log, commands, None).await
+    let listeners = Listeners {
+        client: listener,
+        monitor: None,
+        cluster: None,
+    };
+    serve_server(listeners, Server::new(config), log, commands, None).await
 }
 
 /// Runs `server` on `listener`, feeding it the operator inputs (`Shutdown`, `Reload`,
 /// `LameDuck`) that arrive on `commands`, until the core says to exit. With `tls`, every
 /// client connection is TLS; with `monitor`, that listener serves the monitoring endpoints.
 pub async fn serve_server<L: Listener>(
-    listener: L,
-    monitor: Option<L>,
+    listeners: Listeners<L>,
     server: Server,
     log: LogSink,
     commands: mpsc::UnboundedReceiver<Input>,
     tls: Option<TlsAcceptor>,
 ) -> io::Result<()> {
-    serve_observed(listener, monitor, server, log, commands, tls, |_| {}).await
+    serve_observed(listeners, server, log, commands, tls, |_| {}).await
 }
 
 /// Like [`serve_server`], calling `observe` with the core after every turn of the loop (the
 /// simulator reads connection and subscription counts this way).
 pub async fn serve_observed<L: Listener>(
-    listener: L,
-    monitor: Option<L>,
+    listeners: Listeners<L>,
     server: Server,
     log: LogSink,
     mut commands: mpsc::UnboundedReceiver<Input>,
@@ -300,7 +360,7 @@ pub async fn serve_observed<L: Listener>(
 ) -> io::Result<()> {
     let (events, mut event_rx) = mpsc::channel(EVENT_QUEUE);
     let write_deadline = server.config().write_deadline;
-    let mut driver = Driver {
+    let mut driver: Driver<L> = Driver {
         server,
         origin: tokio::time::Instant::now(),
         conns: Vec::new(),
@@ -312,9 +372,11 @@ pub async fn serve_observed<L: Listener>(
         events,
         write_deadline,
         tls,
+        _net: std::marker::PhantomData,
     };
-    let mut listener = Some(listener);
-    let mut monitor = monitor;
+    let mut listener = Some(listeners.client);
+    let mut monitor = listeners.monitor;
+    let mut cluster = listeners.cluster;
     while !driver.exit {
         if !driver.accepting {
             // Closing the listening socket makes new clients go elsewhere at once.
@@ -345,6 +407,13 @@ pub async fn serve_observed<L: Listener>(
                     tokio::spawn(conn::monitor_connection(stream, driver.events.clone()));
                 }
             }
+            accepted = accept(cluster.as_mut()) => match accepted {
+                Ok((stream, peer)) => driver.accept_route(stream, peer),
+                Err(e) => {
+                    (driver.log)(Level::Error, &format!("Temporary Route Accept Error ({e}), sleeping 10ms"));
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
             accepted = accept(listener.as_mut()) => match accepted {
                 Ok((stream, peer)) => driver.accept(stream, peer),
                 Err(e) => {

@@ -17,6 +17,12 @@ pub trait Listener: Send + 'static {
 
     /// The address actually bound (the port `-p -1` picked).
     fn local_addr(&self) -> io::Result<SocketAddr>;
+
+    /// A connected stream's own address (a route learns which address this host has).
+    fn stream_local_addr(stream: &Self::Stream) -> io::Result<SocketAddr>;
+
+    /// Dials `address` (`host:port`) for a route: the stream, the peer's address and ours.
+    fn connect(address: String) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr, SocketAddr)>> + Send;
 }
 
 impl Listener for tokio::net::TcpListener {
@@ -31,5 +37,17 @@ impl Listener for tokio::net::TcpListener {
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         tokio::net::TcpListener::local_addr(self)
+    }
+
+    fn stream_local_addr(stream: &Self::Stream) -> io::Result<SocketAddr> {
+        stream.local_addr()
+    }
+
+    async fn connect(address: String) -> io::Result<(Self::Stream, SocketAddr, SocketAddr)> {
+        let stream = tokio::net::TcpStream::connect(address).await?;
+        stream.set_nodelay(true)?;
+        let peer = stream.peer_addr()?;
+        let local = stream.local_addr()?;
+        Ok((stream, peer, local))
     }
 }

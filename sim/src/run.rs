@@ -28,6 +28,17 @@ impl natrix_tokio::Listener for SimListener {
     fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
         self.0.local_addr()
     }
+
+    fn stream_local_addr(stream: &Self::Stream) -> std::io::Result<std::net::SocketAddr> {
+        stream.local_addr()
+    }
+
+    async fn connect(address: String) -> std::io::Result<(Self::Stream, std::net::SocketAddr, std::net::SocketAddr)> {
+        let stream = turmoil::net::TcpStream::connect(address).await?;
+        let peer = stream.peer_addr()?;
+        let local = stream.local_addr()?;
+        Ok((stream, peer, local))
+    }
 }
 
 /// The server's counts after the run.
@@ -93,8 +104,11 @@ pub fn run(seed: u64) -> Outcome {
             let (_keep, commands) = tokio::sync::mpsc::unbounded_channel();
             let log: LogSink = Arc::new(|_, _| {});
             natrix_tokio::serve_observed(
-                SimListener(listener),
-                None,
+                natrix_tokio::Listeners {
+                    client: SimListener(listener),
+                    monitor: None,
+                    cluster: None,
+                },
                 Server::new(config),
                 log,
                 commands,

@@ -285,13 +285,17 @@ pub fn run_to_end(args: &[&str]) -> (i32, String) {
 impl Natrix {
     /// The monitoring port, from the start-up line (start it with `-m -1`).
     pub fn monitor_port(&self) -> u16 {
-        let marker = "Starting http monitor on 127.0.0.1:";
+        self.logged_value("Starting http monitor on 127.0.0.1:")
+            .and_then(|p| p.parse().ok())
+            .expect("natrix reported its monitoring port")
+    }
+
+    /// What follows `marker` on the first log line containing it.
+    pub fn logged_value(&self, marker: &str) -> Option<String> {
         let lines = self.history.lock().map(|l| l.clone()).unwrap_or_default();
         lines
             .iter()
             .find_map(|l| l.find(marker).map(|p| l[p + marker.len()..].trim().to_string()))
-            .and_then(|p| p.parse().ok())
-            .expect("natrix reported its monitoring port")
     }
 }
 

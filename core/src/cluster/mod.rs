@@ -764,11 +764,11 @@ impl Server {
 
     /// A route closed: forget its interest, and dial again if it was ours to dial.
     pub(crate) fn route_closed(&mut self, conn: &mut crate::conn::Conn, reason: CloseReason) {
+        let label = conn.label();
         let Some(route) = conn.route.take() else { return };
         for ((account, _), (key, _)) in &route.subs {
             self.accounts[account.0 as usize].unsubscribe(*key);
         }
-        let label = conn.label();
         let remote = route.remote_id().map(str::to_string);
         let mut urls_changed = false;
         self.log(Level::Info, || format!("{label} - Router connection closed: {reason}"));
@@ -796,6 +796,11 @@ impl Server {
                 }
                 if ours && !route.registered {
                     solicit.attempts += 1;
+                    // The peer kept another connection to the same server: nothing to redial.
+                    if solicit.remote_id.as_ref().is_some_and(|r| cluster.routes.contains_key(r)) {
+                        solicit.state = SolicitState::Linked;
+                        continue;
+                    }
                 }
                 let retries = cluster.settings.connect_retries;
                 let keep = solicit.configured || solicit.attempts < retries.max(1);

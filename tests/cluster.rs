@@ -1,0 +1,264 @@
+//! Clustering against the real binary: three natrix processes on loopback form a full mesh
+//! (two of them only know the first; gossip closes the mesh), and async-nats clients on
+//! different servers exchange messages and requests, share a queue group, and fail over when
+//! their server dies. Every test runs each runtime.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::{http_get, Natrix, RUNTIMES};
+use futures::StreamExt;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// The route port from the start-up line (started with `--cluster nats://127.0.0.1:-1`).
+pub fn route_port(server: &Natrix) -> u16 {
+    server
+        .logged_value("Listening for route connections on 127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .expect("natrix reported its route port")
+}
+
+/// Starts a server that accepts routes, dialing `seeds`.
+fn start_node(runtime: &str, name: &str, seeds: &[u16]) -> Natrix {
+    let routes: Vec<String> = seeds.iter().map(|p| format!("nats://127.0.0.1:{p}")).collect();
+    let routes = routes.join(",");
+    let mut args = vec![
+        "-m",
+        "-1",
+        "-n",
+        name,
+        "--cluster",
+        "nats://127.0.0.1:-1",
+        "--cluster_name",
+        "natrix-test",
+    ];
+    if !routes.is_empty() {
+        args.extend(["--routes", &routes]);
+    }
+    Natrix::start(runtime, &args)
+}
+
+/// Waits until `/routez` on `port` shows `routes` routes.
+pub fn wait_for_routes(monitor_port: u16, routes: u64) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let routez = http_get(monitor_port, "/routez").json();
+        if routez["num_routes"].as_u64() == Some(routes) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "routes did not form: {routez}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until the routes of the server monitored on `port` carry at least `subs` remote
+/// subscriptions in total.
+pub fn wait_for_remote_subs(monitor_port: u16, subs: u64) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let routez = http_get(monitor_port, "/routez").json();
+        let total: u64 = routez["routes"]
+            .as_array()
+            .map(|r| r.iter().filter_map(|r| r["subscriptions"].as_u64()).sum())
+            .unwrap_or(0);
+        if total >= subs {
+            return;
+        }
+        assert!(Instant::now() < deadline, "interest did not arrive: {routez}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until the server monitored on `port` has `subs` client subscriptions (async-nats's
+/// flush does not wait for the server).
+fn wait_for_local_subs(monitor_port: u16, subs: u64) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let connz = http_get(monitor_port, "/connz").json();
+        let total: u64 = connz["connections"]
+            .as_array()
+            .map(|c| c.iter().filter_map(|c| c["subscriptions"].as_u64()).sum())
+            .unwrap_or(0);
+        if total >= subs {
+            return;
+        }
+        assert!(Instant::now() < deadline, "subscriptions did not arrive: {connz}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Three servers in a full mesh; the second and third were only told about the first.
+fn three_nodes(runtime: &str) -> Vec<Natrix> {
+    let first = start_node(runtime, "n1", &[]);
+    let seed = route_port(&first);
+    let nodes = vec![
+        first,
+        start_node(runtime, "n2", &[seed]),
+        start_node(runtime, "n3", &[seed]),
+    ];
+    for node in &nodes {
+        wait_for_routes(node.monitor_port(), 2);
+    }
+    nodes
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+#[test]
+fn messages_and_requests_cross_servers() {
+    for runtime_name in RUNTIMES {
+        let nodes = three_nodes(runtime_name);
+        runtime().block_on(async {
+            let subscriber = async_nats::connect(nodes[0].url()).await.unwrap();
+            let publisher = async_nats::connect(nodes[2].url()).await.unwrap();
+            let responder = async_nats::connect(nodes[1].url()).await.unwrap();
+            let mut events = subscriber.subscribe("events.>").await.unwrap();
+            let mut service = responder.subscribe("svc.echo").await.unwrap();
+            subscriber.flush().await.unwrap();
+            responder.flush().await.unwrap();
+            wait_for_remote_subs(nodes[2].monitor_port(), 2);
+            tokio::spawn(async move {
+                while let Some(request) = service.next().await {
+                    if let Some(reply) = request.reply {
+                        let mut answer = b"echo:".to_vec();
+                        answer.extend_from_slice(&request.payload);
+                        let _ = responder.publish(reply, answer.into()).await;
+                    }
+                }
+            });
+            for i in 0..200u32 {
+                publisher
+                    .publish(format!("events.{i}"), Bytes::from(i.to_string()))
+                    .await
+                    .unwrap();
+            }
+            publisher.flush().await.unwrap();
+            for i in 0..200u32 {
+                let message = tokio::time::timeout(WAIT, events.next()).await.unwrap().unwrap();
+                assert_eq!(message.subject.as_str(), format!("events.{i}"), "order across the route");
+                assert_eq!(message.payload, Bytes::from(i.to_string()));
+            }
+            // Nothing more: each message crossed once.
+            assert!(tokio::time::timeout(Duration::from_millis(300), events.next()).await.is_err());
+            // A request from the third server, answered on the second.
+            let answer = tokio::time::timeout(WAIT, publisher.request("svc.echo", "ping".into()))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(answer.payload, Bytes::from_static(b"echo:ping"));
+        });
+    }
+}
+
+#[test]
+fn a_queue_group_spread_over_the_cluster_gets_each_message_once() {
+    for runtime_name in RUNTIMES {
+        let nodes = three_nodes(runtime_name);
+        runtime().block_on(async {
+            // Members on the second and third servers; the publisher is on the first, which has
+            // none, so every message goes to one remote member.
+            let mut members = Vec::new();
+            for node in &nodes[1..] {
+                let client = async_nats::connect(node.url()).await.unwrap();
+                let sub = client.queue_subscribe("work", "workers".to_string()).await.unwrap();
+                client.flush().await.unwrap();
+                members.push((client, sub));
+            }
+            wait_for_remote_subs(nodes[0].monitor_port(), 2);
+            let publisher = async_nats::connect(nodes[0].url()).await.unwrap();
+            const COUNT: usize = 300;
+            for i in 0..COUNT {
+                publisher.publish("work", Bytes::from(i.to_string())).await.unwrap();
+            }
+            publisher.flush().await.unwrap();
+            let mut seen = vec![0u32; COUNT];
+            let mut per_member = Vec::new();
+            let deadline = tokio::time::Instant::now() + WAIT;
+            for (_, sub) in &mut members {
+                let mut got = 0;
+                while let Ok(Some(message)) =
+                    tokio::time::timeout(Duration::from_millis(500).min(deadline - tokio::time::Instant::now()), sub.next())
+                        .await
+                {
+                    let i: usize = std::str::from_utf8(&message.payload).unwrap().parse().unwrap();
+                    seen[i] += 1;
+                    got += 1;
+                }
+                per_member.push(got);
+            }
+            assert!(seen.iter().all(|&n| n == 1), "each message exactly once: {per_member:?}");
+            assert!(per_member.iter().all(|&n| n > 0), "both members served: {per_member:?}");
+
+            // With a member on the publisher's own server, that member takes everything.
+            let local = async_nats::connect(nodes[0].url()).await.unwrap();
+            let mut local_sub = local.queue_subscribe("work", "workers".to_string()).await.unwrap();
+            local.flush().await.unwrap();
+            wait_for_local_subs(nodes[0].monitor_port(), 1);
+            for i in 0..50 {
+                publisher.publish("work", Bytes::from(i.to_string())).await.unwrap();
+            }
+            publisher.flush().await.unwrap();
+            for i in 0..50 {
+                tokio::time::timeout(WAIT, local_sub.next())
+                    .await
+                    .unwrap_or_else(|_| {
+                        let connz = http_get(nodes[0].monitor_port(), "/connz?subs=detail").json();
+                        let routez = http_get(nodes[0].monitor_port(), "/routez?subs=detail").json();
+                        panic!("local member got {i} of 50 ({runtime_name}): {connz} {routez}")
+                    })
+                    .unwrap();
+            }
+            for (_, sub) in &mut members {
+                assert!(tokio::time::timeout(Duration::from_millis(200), sub.next()).await.is_err());
+            }
+        });
+    }
+}
+
+#[test]
+fn a_client_fails_over_to_a_server_it_learned_from_the_cluster() {
+    for runtime_name in RUNTIMES {
+        let mut nodes = three_nodes(runtime_name);
+        runtime().block_on(async {
+            let receiver = async_nats::connect(nodes[1].url()).await.unwrap();
+            let mut sub = receiver.subscribe("after").await.unwrap();
+            receiver.flush().await.unwrap();
+            // Only the first server's URL: the others arrive in INFO's connect_urls.
+            let client = async_nats::ConnectOptions::new()
+                .reconnect_delay_callback(|_| Duration::from_millis(100))
+                .connect(nodes[0].url())
+                .await
+                .unwrap();
+            client.flush().await.unwrap();
+            assert_eq!(client.server_info().port, nodes[0].port);
+            let urls = client.server_info().connect_urls;
+            assert!(
+                urls.iter().any(|u| u.ends_with(&format!(":{}", nodes[1].port))),
+                "connect_urls name the other servers: {urls:?}"
+            );
+            wait_for_remote_subs(nodes[0].monitor_port(), 1);
+            drop(nodes.remove(0));
+            // Publish until the reconnected client's messages arrive on the other server.
+            let deadline = tokio::time::Instant::now() + WAIT;
+            loop {
+                let _ = client.publish("after", "still here".into()).await;
+                let _ = client.flush().await;
+                if let Ok(Some(message)) = tokio::time::timeout(Duration::from_millis(200), sub.next()).await {
+                    assert_eq!(message.payload, Bytes::from_static(b"still here"));
+                    break;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "client did not fail over");
+            }
+            assert_ne!(client.server_info().port, 0);
+            assert!(nodes.iter().any(|n| n.port == client.server_info().port));
+        });
+    }
+}
