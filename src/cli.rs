@@ -181,8 +181,8 @@ impl Flag {
             "cluster_advertise" => Flag::ClusterAdvertise,
             "no_advertise" => Flag::NoAdvertise,
             "connect_retries" => Flag::ConnectRetries,
-            "ms" | "https_port" | "client_advertise" | "sd" | "store_dir" | "max_traced_msg_len"
-            | "log_size_limit" | "log_max_num" | "profile" | "ldm_grace" => Flag::LaterValue,
+            "ms" | "https_port" | "client_advertise" | "sd" | "store_dir" | "max_traced_msg_len" | "log_size_limit"
+            | "log_max_num" | "profile" | "ldm_grace" => Flag::LaterValue,
             "js" | "jetstream" | "s" | "syslog" | "r" | "remote_syslog" | "logtime_utc" => Flag::LaterBool,
             _ => return None,
         })

@@ -2,9 +2,9 @@
 //! which win, as in nats-server. The parsing itself is in `natrix_core::config`; this supplies
 //! the files and environment it reads.
 
+use natrix_core::config::cluster::RouteUrl;
 use natrix_core::config::format::{self, ConfError, Sources};
 use natrix_core::config::options::{self, Applied};
-use natrix_core::config::cluster::RouteUrl;
 use natrix_core::config::tls::{TlsSettings, DEFAULT_TLS_TIMEOUT};
 use natrix_core::tls::{TlsAcceptor, TlsFiles};
 use natrix_core::Config;

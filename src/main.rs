@@ -337,7 +337,10 @@ fn start(mut config: Config, tls: Option<natrix_core::tls::TlsAcceptor>, opts: &
                 "Cluster name was dynamically generated, consider setting one",
             );
         }
-        logger::emit(Level::Info, &format!("Cluster name is {}", server.cluster_name().unwrap_or_default()));
+        logger::emit(
+            Level::Info,
+            &format!("Cluster name is {}", server.cluster_name().unwrap_or_default()),
+        );
         logger::emit(
             Level::Info,
             &format!(

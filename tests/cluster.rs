@@ -8,18 +8,11 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::cluster::{route_port, wait_for_remote_subs, wait_for_routes};
 use common::{http_get, Natrix, RUNTIMES};
 use futures::StreamExt;
 
-const WAIT: Duration = Duration::from_secs(10);
-
-/// The route port from the start-up line (started with `--cluster nats://127.0.0.1:-1`).
-pub fn route_port(server: &Natrix) -> u16 {
-    server
-        .logged_value("Listening for route connections on 127.0.0.1:")
-        .and_then(|p| p.parse().ok())
-        .expect("natrix reported its route port")
-}
+const WAIT: Duration = common::cluster::WAIT;
 
 /// Starts a server that accepts routes, dialing `seeds`.
 fn start_node(runtime: &str, name: &str, seeds: &[u16]) -> Natrix {
@@ -39,37 +32,6 @@ fn start_node(runtime: &str, name: &str, seeds: &[u16]) -> Natrix {
         args.extend(["--routes", &routes]);
     }
     Natrix::start(runtime, &args)
-}
-
-/// Waits until `/routez` on `port` shows `routes` routes.
-pub fn wait_for_routes(monitor_port: u16, routes: u64) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let routez = http_get(monitor_port, "/routez").json();
-        if routez["num_routes"].as_u64() == Some(routes) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "routes did not form: {routez}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Waits until the routes of the server monitored on `port` carry at least `subs` remote
-/// subscriptions in total.
-pub fn wait_for_remote_subs(monitor_port: u16, subs: u64) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let routez = http_get(monitor_port, "/routez").json();
-        let total: u64 = routez["routes"]
-            .as_array()
-            .map(|r| r.iter().filter_map(|r| r["subscriptions"].as_u64()).sum())
-            .unwrap_or(0);
-        if total >= subs {
-            return;
-        }
-        assert!(Instant::now() < deadline, "interest did not arrive: {routez}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Waits until the server monitored on `port` has `subs` client subscriptions (async-nats's
@@ -143,11 +105,17 @@ fn messages_and_requests_cross_servers() {
             publisher.flush().await.unwrap();
             for i in 0..200u32 {
                 let message = tokio::time::timeout(WAIT, events.next()).await.unwrap().unwrap();
-                assert_eq!(message.subject.as_str(), format!("events.{i}"), "order across the route");
+                assert_eq!(
+                    message.subject.as_str(),
+                    format!("events.{i}"),
+                    "order across the route"
+                );
                 assert_eq!(message.payload, Bytes::from(i.to_string()));
             }
             // Nothing more: each message crossed once.
-            assert!(tokio::time::timeout(Duration::from_millis(300), events.next()).await.is_err());
+            assert!(tokio::time::timeout(Duration::from_millis(300), events.next())
+                .await
+                .is_err());
             // A request from the third server, answered on the second.
             let answer = tokio::time::timeout(WAIT, publisher.request("svc.echo", "ping".into()))
                 .await
@@ -184,9 +152,11 @@ fn a_queue_group_spread_over_the_cluster_gets_each_message_once() {
             let deadline = tokio::time::Instant::now() + WAIT;
             for (_, sub) in &mut members {
                 let mut got = 0;
-                while let Ok(Some(message)) =
-                    tokio::time::timeout(Duration::from_millis(500).min(deadline - tokio::time::Instant::now()), sub.next())
-                        .await
+                while let Ok(Some(message)) = tokio::time::timeout(
+                    Duration::from_millis(500).min(deadline - tokio::time::Instant::now()),
+                    sub.next(),
+                )
+                .await
                 {
                     let i: usize = std::str::from_utf8(&message.payload).unwrap().parse().unwrap();
                     seen[i] += 1;
@@ -194,7 +164,10 @@ fn a_queue_group_spread_over_the_cluster_gets_each_message_once() {
                 }
                 per_member.push(got);
             }
-            assert!(seen.iter().all(|&n| n == 1), "each message exactly once: {per_member:?}");
+            assert!(
+                seen.iter().all(|&n| n == 1),
+                "each message exactly once: {per_member:?}"
+            );
             assert!(per_member.iter().all(|&n| n > 0), "both members served: {per_member:?}");
 
             // With a member on the publisher's own server, that member takes everything.
@@ -217,7 +190,9 @@ fn a_queue_group_spread_over_the_cluster_gets_each_message_once() {
                     .unwrap();
             }
             for (_, sub) in &mut members {
-                assert!(tokio::time::timeout(Duration::from_millis(200), sub.next()).await.is_err());
+                assert!(tokio::time::timeout(Duration::from_millis(200), sub.next())
+                    .await
+                    .is_err());
             }
         });
     }

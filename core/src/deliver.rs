@@ -7,8 +7,8 @@
 use bytes::Bytes;
 
 use crate::account::{AccountId, StreamForward, SubKey};
-use crate::cluster::RemoteTargets;
 use crate::client::quoted;
+use crate::cluster::RemoteTargets;
 use crate::conn::{CloseReason, ConnId};
 use crate::imports::{map_subject, MAX_HOPS};
 use crate::proto::encode;

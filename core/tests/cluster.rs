@@ -32,7 +32,10 @@ fn an_accepted_route_is_introduced_and_gets_our_interest() {
     assert!(sent.contains("RS+ $G bar q 2\r\n"), "{sent}");
     // Clients learn the peer's client URL.
     let info = h.read_text(client);
-    assert!(info.contains(r#""connect_urls":["#) && info.contains("10.0.0.9:4222"), "{info}");
+    assert!(
+        info.contains(r#""connect_urls":["#) && info.contains("10.0.0.9:4222"),
+        "{info}"
+    );
     assert_eq!(h.server.route_count(), 1);
 }
 
@@ -58,7 +61,10 @@ fn interest_changes_reach_routes_once_per_subject_and_with_queue_weights() {
         reason: natrix_core::CloseReason::ClientClosed,
     });
     let gone = h.read_text(route);
-    assert!(gone.contains("RS- $G foo\r\n") && gone.contains("RS- $G work w\r\n"), "{gone}");
+    assert!(
+        gone.contains("RS- $G foo\r\n") && gone.contains("RS- $G work w\r\n"),
+        "{gone}"
+    );
 }
 
 #[test]
@@ -122,7 +128,11 @@ fn a_newcomer_is_gossiped_to_the_other_routes() {
 "#,
     );
     h.advance(std::time::Duration::from_millis(1));
-    assert!(h.dials.iter().any(|(_, address)| address == "10.1.1.1:7000"), "{:?}", h.dials);
+    assert!(
+        h.dials.iter().any(|(_, address)| address == "10.1.1.1:7000"),
+        "{:?}",
+        h.dials
+    );
 }
 
 #[test]

@@ -52,7 +52,12 @@ const CLUSTER_LISTENER: Token = Token(usize::MAX - 4);
 const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A route dial that connected: the stream, the peer's address and ours.
-type Dialed = (natrix_core::cluster::DialId, std::net::TcpStream, SocketAddr, SocketAddr);
+type Dialed = (
+    natrix_core::cluster::DialId,
+    std::net::TcpStream,
+    SocketAddr,
+    SocketAddr,
+);
 
 /// Hands operator inputs (`Shutdown`, `Reload`, `LameDuck`) to a running event loop from any
 /// thread.
@@ -261,7 +266,9 @@ impl EventLoop {
             let Some(id) = self.server.route_dialed(now, dial, peer, local) else {
                 continue;
             };
-            let stream = stream.set_nonblocking(true).map(|()| mio::net::TcpStream::from_std(stream));
+            let stream = stream
+                .set_nonblocking(true)
+                .map(|()| mio::net::TcpStream::from_std(stream));
             match stream {
                 Ok(stream) => self.register(id, stream, None),
                 Err(_) => {
@@ -301,7 +308,12 @@ impl EventLoop {
     }
 
     /// Registers connection `id`'s socket with the loop and drains what its arrival produced.
-    fn register(&mut self, id: ConnId, stream: mio::net::TcpStream, session: Option<(natrix_core::tls::rustls::ServerConnection, bool)>) {
+    fn register(
+        &mut self,
+        id: ConnId,
+        stream: mio::net::TcpStream,
+        session: Option<(natrix_core::tls::rustls::ServerConnection, bool)>,
+    ) {
         let now = self.now();
         let entry = self.conns.vacant_entry();
         let key = entry.key();
@@ -639,8 +651,9 @@ impl EventLoop {
                     // A worker thread dials (and resolves the name), then wakes the loop.
                     let controller = self.controller();
                     let dialed = self.dialed_sender.clone();
-                    let spawned = std::thread::Builder::new().name("route-dial".to_string()).spawn(move || {
-                        match dial_route(&address) {
+                    let spawned = std::thread::Builder::new()
+                        .name("route-dial".to_string())
+                        .spawn(move || match dial_route(&address) {
                             Ok((stream, peer, local)) => {
                                 if dialed.send((dial, stream, peer, local)).is_ok() {
                                     let _ = controller.waker.wake();
@@ -650,8 +663,7 @@ impl EventLoop {
                                 dial,
                                 error: e.to_string(),
                             }),
-                        }
-                    });
+                        });
                     if let Err(e) = spawned {
                         let now = self.now();
                         let error = e.to_string();

@@ -178,7 +178,9 @@ fn join(host: &str, port: u16) -> String {
 impl Server {
     /// Sets up clustering from the configuration (at start-up; cluster settings need a restart).
     pub(crate) fn configure_cluster(&mut self) {
-        let Some(settings) = self.config.cluster.clone() else { return };
+        let Some(settings) = self.config.cluster.clone() else {
+            return;
+        };
         let made_up = crate::server::new_id(&mut self.rng, 22);
         let cluster = Cluster::new(settings, made_up);
         self.cluster = Some(Box::new(cluster));
@@ -190,7 +192,8 @@ impl Server {
             account.interest = Some(Box::new(interest));
         }
         self.announce_reply_subjects();
-        self.timers.push(std::cmp::Reverse((Instant::ZERO, TimerKind::Cluster, SERVER_TIMER)));
+        self.timers
+            .push(std::cmp::Reverse((Instant::ZERO, TimerKind::Cluster, SERVER_TIMER)));
         if let Some(cluster) = self.cluster.as_mut() {
             cluster.timer_at = Some(Instant::ZERO);
         }
@@ -271,12 +274,16 @@ impl Server {
         } else {
             attempts > retries
         };
-        self.log(Level::Debug, || format!("Error trying to connect to route (attempt {attempts}): {error}"));
+        self.log(Level::Debug, || {
+            format!("Error trying to connect to route (attempt {attempts}): {error}")
+        });
         if give_up {
             if let Some(cluster) = self.cluster.as_mut() {
                 cluster.solicits[index].state = SolicitState::Done;
             }
-            self.log(Level::Debug, || format!("Giving up on route {url} after {attempts} attempts"));
+            self.log(Level::Debug, || {
+                format!("Giving up on route {url} after {attempts} attempts")
+            });
         } else {
             self.schedule_redial(index);
         }
@@ -299,7 +306,8 @@ impl Server {
             return;
         }
         cluster.timer_at = Some(at);
-        self.timers.push(std::cmp::Reverse((at, TimerKind::Cluster, SERVER_TIMER)));
+        self.timers
+            .push(std::cmp::Reverse((at, TimerKind::Cluster, SERVER_TIMER)));
     }
 
     /// The cluster timer: dial every URL whose time has come.
@@ -328,7 +336,9 @@ impl Server {
         }
         for (dial, address, url, attempts) in dials {
             if attempts == 0 {
-                self.log(Level::Debug, || format!("Trying to connect to route on {address} ({url})"));
+                self.log(Level::Debug, || {
+                    format!("Trying to connect to route on {address} ({url})")
+                });
             }
             self.outputs.push_back(Output::Dial { dial, address });
         }
@@ -374,7 +384,9 @@ impl Server {
         if solicit.is_some() {
             self.debug(id, || "Route connect msg sent".to_string());
             let connect = self.route_connect(solicit);
-            self.trace(id, || format!("->> [CONNECT {}]", crate::client::redact_secrets(&connect)));
+            self.trace(id, || {
+                format!("->> [CONNECT {}]", crate::client::redact_secrets(&connect))
+            });
             let mut line = b"CONNECT ".to_vec();
             line.extend_from_slice(connect.as_bytes());
             line.extend_from_slice(b"\r\n");
@@ -484,7 +496,11 @@ impl Server {
         };
         let mut urls = self.own_client_urls();
         for id in cluster.routes.values() {
-            let Some(info) = self.conn(*id).and_then(|c| c.route.as_ref()).and_then(|r| r.info.as_ref()) else {
+            let Some(info) = self
+                .conn(*id)
+                .and_then(|c| c.route.as_ref())
+                .and_then(|r| r.info.as_ref())
+            else {
                 continue;
             };
             for url in &info.connect_urls {
@@ -518,7 +534,11 @@ impl Server {
         self.trace(id, || format!("<<- [CONNECT {}]", crate::client::redact_secrets(&text)));
         // A client that found the cluster port (nats-server tells them by their `lang`).
         if serde_json::from_slice::<serde_json::Value>(json).is_ok_and(|v| v.get("lang").is_some()) {
-            self.log_conn(Level::Error, id, "Client attempted to connect to route port".to_string());
+            self.log_conn(
+                Level::Error,
+                id,
+                "Client attempted to connect to route port".to_string(),
+            );
             self.send_err(id, "attempted to connect to route port");
             self.close(id, CloseReason::ProtocolViolation, true);
             return;
@@ -553,15 +573,16 @@ impl Server {
             conn.authenticated = true;
             conn.auth_deadline = None;
         }
-        if !self.check_cluster_name(id, &connect.cluster, connect.cluster_dynamic) {
-            return;
-        }
+        // A refusal closes the route; nothing else to do either way.
+        self.check_cluster_name(id, &connect.cluster, connect.cluster_dynamic);
     }
 
     /// Settles a cluster name the peer announced. A made-up name yields to a configured one (or
     /// a larger made-up one); two configured names that differ refuse the route.
     fn check_cluster_name(&mut self, id: ConnId, theirs: &str, theirs_dynamic: bool) -> bool {
-        let Some(cluster) = self.cluster.as_mut() else { return false };
+        let Some(cluster) = self.cluster.as_mut() else {
+            return false;
+        };
         if theirs == cluster.name || theirs.is_empty() {
             return true;
         }
@@ -605,7 +626,10 @@ impl Server {
             None => self.introduce_route(id, info),
             Some(remote) if remote == info.server_id => {
                 // The peer's client URLs changed.
-                let changed = route.info.as_ref().is_some_and(|old| old.connect_urls != info.connect_urls);
+                let changed = route
+                    .info
+                    .as_ref()
+                    .is_some_and(|old| old.connect_urls != info.connect_urls);
                 let registered = route.registered;
                 if let Some(route) = self.conn_mut(id).and_then(|c| c.route.as_mut()) {
                     route.info = Some(Box::new(info));
@@ -666,7 +690,10 @@ impl Server {
             }
             // The new connection wins: close the old one quietly (no redial: the new one
             // stands for it) and register the new.
-            let old_solicit = self.conn(existing).and_then(|c| c.route.as_ref()).and_then(|r| r.solicit);
+            let old_solicit = self
+                .conn(existing)
+                .and_then(|c| c.route.as_ref())
+                .and_then(|r| r.solicit);
             if let Some(route) = self.conn_mut(existing).and_then(|c| c.route.as_mut()) {
                 route.solicit = None;
             }
@@ -728,7 +755,9 @@ impl Server {
         if info.server_id == self.server_id || info.ip.is_empty() {
             return;
         }
-        let Ok(mut url) = RouteUrl::parse(info.ip.trim_end_matches('/')) else { return };
+        let Ok(mut url) = RouteUrl::parse(info.ip.trim_end_matches('/')) else {
+            return;
+        };
         let now = self.now;
         let Some(cluster) = self.cluster.as_mut() else { return };
         if url.user.is_none() && info.auth_required {
@@ -797,7 +826,11 @@ impl Server {
                 if ours && !route.registered {
                     solicit.attempts += 1;
                     // The peer kept another connection to the same server: nothing to redial.
-                    if solicit.remote_id.as_ref().is_some_and(|r| cluster.routes.contains_key(r)) {
+                    if solicit
+                        .remote_id
+                        .as_ref()
+                        .is_some_and(|r| cluster.routes.contains_key(r))
+                    {
                         solicit.state = SolicitState::Linked;
                         continue;
                     }
@@ -822,7 +855,9 @@ impl Server {
     /// `RS+`: the peer has interest.
     pub(crate) fn on_route_sub(&mut self, id: ConnId, account: &[u8], subject: &[u8], queue: Option<(&[u8], u32)>) {
         if self.config.trace {
-            let queue = queue.map(|(q, w)| format!(" {} {w}", String::from_utf8_lossy(q))).unwrap_or_default();
+            let queue = queue
+                .map(|(q, w)| format!(" {} {w}", String::from_utf8_lossy(q)))
+                .unwrap_or_default();
             self.trace(id, || {
                 format!(
                     "<<- [RS+ {} {}{queue}]",
@@ -836,7 +871,9 @@ impl Server {
         };
         let key: (AccountId, InterestKey) = (account, (subject.into(), queue.map(|(q, _)| q.into())));
         let weight = queue.map_or(1, |(_, w)| w);
-        let Some(route) = self.conn_mut(id).and_then(|c| c.route.as_mut()) else { return };
+        let Some(route) = self.conn_mut(id).and_then(|c| c.route.as_mut()) else {
+            return;
+        };
         if let Some(entry) = route.subs.get_mut(&key) {
             entry.1 = weight;
             return;
@@ -864,7 +901,9 @@ impl Server {
     /// `RS-`: the peer's interest went away.
     pub(crate) fn on_route_unsub(&mut self, id: ConnId, account: &[u8], subject: &[u8], queue: Option<&[u8]>) {
         self.trace(id, || {
-            let queue = queue.map(|q| format!(" {}", String::from_utf8_lossy(q))).unwrap_or_default();
+            let queue = queue
+                .map(|q| format!(" {}", String::from_utf8_lossy(q)))
+                .unwrap_or_default();
             format!(
                 "<<- [RS- {} {}{queue}]",
                 String::from_utf8_lossy(account),
@@ -875,7 +914,9 @@ impl Server {
             return;
         };
         let key: (AccountId, InterestKey) = (account, (subject.into(), queue.map(Into::into)));
-        let Some(route) = self.conn_mut(id).and_then(|c| c.route.as_mut()) else { return };
+        let Some(route) = self.conn_mut(id).and_then(|c| c.route.as_mut()) else {
+            return;
+        };
         if let Some((sub_key, _)) = route.subs.remove(&key) {
             self.accounts[account.0 as usize].unsubscribe(sub_key);
         }
@@ -892,8 +933,16 @@ impl Server {
         match op {
             ClientOp::Connect(json) => self.on_route_connect(id, json),
             ClientOp::Info(json) => self.on_route_info(id, json),
-            ClientOp::RouteSub { account, subject, queue } => self.on_route_sub(id, account, subject, queue),
-            ClientOp::RouteUnsub { account, subject, queue } => self.on_route_unsub(id, account, subject, queue),
+            ClientOp::RouteSub {
+                account,
+                subject,
+                queue,
+            } => self.on_route_sub(id, account, subject, queue),
+            ClientOp::RouteUnsub {
+                account,
+                subject,
+                queue,
+            } => self.on_route_unsub(id, account, subject, queue),
             ClientOp::Routed(routed) => self.on_routed(id, routed),
             ClientOp::Ping => {
                 self.trace(id, || "<<- [PING]".to_string());
@@ -931,13 +980,19 @@ impl Server {
     /// Sends every route the interest changes since the last call (after every input).
     pub(crate) fn propagate_interest(&mut self) {
         let Some(cluster) = self.cluster.as_ref() else { return };
-        if !self.accounts.iter().any(|a| a.interest.as_ref().is_some_and(|i| i.has_changes())) {
+        if !self
+            .accounts
+            .iter()
+            .any(|a| a.interest.as_ref().is_some_and(|i| i.has_changes()))
+        {
             return;
         }
         let routes: Vec<ConnId> = cluster.routes.values().copied().collect();
         let mut lines = bytes::BytesMut::new();
         for account in &mut self.accounts {
-            let Some(interest) = account.interest.as_mut() else { continue };
+            let Some(interest) = account.interest.as_mut() else {
+                continue;
+            };
             for key in interest.take_changes() {
                 let count = interest.count(&key);
                 put_interest(&mut lines, &account.name, &key, count);
@@ -955,7 +1010,9 @@ impl Server {
     fn send_all_interest(&mut self, id: ConnId) {
         let mut lines = bytes::BytesMut::new();
         for account in &self.accounts {
-            let Some(interest) = account.interest.as_ref() else { continue };
+            let Some(interest) = account.interest.as_ref() else {
+                continue;
+            };
             for (key, count) in interest.entries() {
                 put_interest(&mut lines, &account.name, key, count);
             }

@@ -286,13 +286,18 @@ pub fn parse(block: &Located) -> Result<(ClusterSettings, Parsed), Vec<ConfError
                         ));
                     }
                     if auth.token.is_some() {
-                        return Err(conf_err(value, "Cluster authorization does not support tokens".to_string()));
+                        return Err(conf_err(
+                            value,
+                            "Cluster authorization does not support tokens".to_string(),
+                        ));
                     }
                     settings.user = auth.user;
                     settings.password = auth.password;
                     settings.auth_timeout = auth.timeout;
                     for (name, at) in skipped {
-                        parsed.not_implemented.push((format!("cluster.authorization.{name}"), at));
+                        parsed
+                            .not_implemented
+                            .push((format!("cluster.authorization.{name}"), at));
                     }
                 }
                 "routes" => {
@@ -309,7 +314,9 @@ pub fn parse(block: &Located) -> Result<(ClusterSettings, Parsed), Vec<ConfError
                             continue;
                         }
                         seen.push(text.clone());
-                        settings.routes.push(RouteUrl::parse(&text).map_err(|e| conf_err(item, e))?);
+                        settings
+                            .routes
+                            .push(RouteUrl::parse(&text).map_err(|e| conf_err(item, e))?);
                     }
                 }
                 "cluster_advertise" | "advertise" => settings.advertise = Some(string(value)?),

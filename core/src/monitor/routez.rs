@@ -97,7 +97,9 @@ impl Server {
             let mut detail = Vec::new();
             for ((account, _), (key, _)) in &route.subs {
                 let account = &self.accounts[account.0 as usize];
-                let Some(sub) = account.subs.get(key.0 as usize) else { continue };
+                let Some(sub) = account.subs.get(key.0 as usize) else {
+                    continue;
+                };
                 list.push(String::from_utf8_lossy(&sub.subject).into_owned());
                 if subs == RouteSubs::Detail {
                     let mut d = SubDetail::of(sub, conn.cid, None);

@@ -131,19 +131,29 @@ impl ClientOp<'_> {
             ClientOp::Ok => OwnedOp::Ok,
             ClientOp::Err(text) => OwnedOp::Err(text.to_vec()),
             ClientOp::Info(json) => OwnedOp::Info(json.to_vec()),
-            ClientOp::RouteSub { account, subject, queue } => OwnedOp::RouteSub {
+            ClientOp::RouteSub {
+                account,
+                subject,
+                queue,
+            } => OwnedOp::RouteSub {
                 account: account.to_vec(),
                 subject: subject.to_vec(),
                 queue: queue.map(|(q, w)| (q.to_vec(), w)),
             },
-            ClientOp::RouteUnsub { account, subject, queue } => OwnedOp::RouteUnsub {
+            ClientOp::RouteUnsub {
+                account,
+                subject,
+                queue,
+            } => OwnedOp::RouteUnsub {
                 account: account.to_vec(),
                 subject: subject.to_vec(),
                 queue: queue.map(<[u8]>::to_vec),
             },
             ClientOp::Routed(routed) => OwnedOp::Routed {
                 account: routed.account.to_vec(),
-                queues: routed.queues.map(|_| routed.queue_names().map(<[u8]>::to_vec).collect()),
+                queues: routed
+                    .queues
+                    .map(|_| routed.queue_names().map(<[u8]>::to_vec).collect()),
                 subject: routed.msg.subject.to_vec(),
                 reply: routed.msg.reply.map(<[u8]>::to_vec),
                 header_len: routed.msg.header_len,
@@ -285,13 +295,23 @@ impl OwnedOp {
             OwnedOp::Ok => out.put_slice(b"+OK\r\n"),
             OwnedOp::Err(text) => line(out, b"-ERR ", &[text]),
             OwnedOp::Info(json) => line(out, b"INFO ", &[json]),
-            OwnedOp::RouteSub { account, subject, queue } => match queue {
-                Some((q, weight)) => {
-                    line(out, b"RS+ ", &[account, b" ", subject, b" ", q, b" ", weight.to_string().as_bytes()])
-                }
+            OwnedOp::RouteSub {
+                account,
+                subject,
+                queue,
+            } => match queue {
+                Some((q, weight)) => line(
+                    out,
+                    b"RS+ ",
+                    &[account, b" ", subject, b" ", q, b" ", weight.to_string().as_bytes()],
+                ),
                 None => line(out, b"RS+ ", &[account, b" ", subject]),
             },
-            OwnedOp::RouteUnsub { account, subject, queue } => match queue {
+            OwnedOp::RouteUnsub {
+                account,
+                subject,
+                queue,
+            } => match queue {
                 Some(q) => line(out, b"RS- ", &[account, b" ", subject, b" ", q]),
                 None => line(out, b"RS- ", &[account, b" ", subject]),
             },

@@ -637,7 +637,10 @@ fn finish_line(verb: Verb, line: &[u8]) -> Result<ClientOp<'_>, ParseError> {
                     account: &line[account.clone()],
                     subject: &line[subject.clone()],
                     // nats-server counts a missing or bad weight as one member.
-                    queue: Some((&line[queue.clone()], parse_size(&line[weight.clone()]).unwrap_or(1).max(1) as u32)),
+                    queue: Some((
+                        &line[queue.clone()],
+                        parse_size(&line[weight.clone()]).unwrap_or(1).max(1) as u32,
+                    )),
                 }),
                 _ => Err(arg_error("processRemoteSub", "Parse Error", line)),
             }
