@@ -74,6 +74,8 @@ const EVENT_BATCH: usize = 1024;
 /// Capacity of the channel to the core task; a full channel pushes back on readers, and so
 /// on publishers' sockets.
 const EVENT_QUEUE: usize = 4096;
+/// How long a route dial may take.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long shutdown waits for connections to flush.
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
 
@@ -140,9 +142,10 @@ impl<L: Listener> Driver<L> {
                 Output::Dial { dial, address } => {
                     let events = self.events.clone();
                     tokio::spawn(async move {
-                        let event = match L::connect(address).await {
-                            Ok((stream, peer, local)) => Event::Dialed(dial, Box::new(stream), peer, local),
-                            Err(e) => Event::DialFailed(dial, e.to_string()),
+                        let event = match tokio::time::timeout(DIAL_TIMEOUT, L::connect(address)).await {
+                            Ok(Ok((stream, peer, local))) => Event::Dialed(dial, Box::new(stream), peer, local),
+                            Ok(Err(e)) => Event::DialFailed(dial, e.to_string()),
+                            Err(_) => Event::DialFailed(dial, "i/o timeout".to_string()),
                         };
                         let _ = events.send(event).await;
                     });

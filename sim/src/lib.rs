@@ -10,6 +10,7 @@
 
 pub mod checkers;
 pub mod client;
+pub mod cluster;
 pub mod history;
 pub mod plan;
 pub mod run;

@@ -60,16 +60,17 @@ fn parse_args() -> Result<Args, String> {
 /// and the replay command).
 fn run_here(seed: u64, verbose: bool) -> bool {
     let outcome = run(seed);
-    let hash = outcome.history.trace_hash();
+    let cluster = natrix_sim::cluster::run(seed);
+    let hash = format!("{}-{}", outcome.history.trace_hash(), cluster.trace_hash());
     if std::env::var_os("SIM_DUMP").is_some() {
         for event in &outcome.history.events {
             println!("{event:?}");
         }
     }
-    let ok = outcome.violations.is_empty();
+    let ok = outcome.violations.is_empty() && cluster.violations.is_empty();
     println!(
         "result seed={seed} hash={hash} faults={} status={}",
-        outcome.plan.fault_count(),
+        outcome.plan.fault_count() + cluster.plan.faults.len(),
         if ok { "ok" } else { "fail" }
     );
     if verbose || !ok {
@@ -80,7 +81,11 @@ fn run_here(seed: u64, verbose: bool) -> bool {
             outcome.history.events.len()
         );
     }
-    for violation in &outcome.violations {
+    if verbose || !cluster.violations.is_empty() {
+        println!("  cluster plan: {}", cluster.plan);
+        println!("  cluster: {} deliveries", cluster.log.deliveries.len());
+    }
+    for violation in outcome.violations.iter().chain(&cluster.violations) {
         println!("  {violation}");
     }
     if !ok {

@@ -16,7 +16,8 @@ use crate::history::{payload, Event, History, SubKey};
 use crate::plan::{Plan, PUBLISH_START, SUBJECTS};
 
 /// turmoil's listener as the runtime's network.
-struct SimListener(TcpListener);
+/// turmoil's listener as the runtime's network.
+pub(crate) struct SimListener(pub(crate) TcpListener);
 
 impl natrix_tokio::Listener for SimListener {
     type Stream = turmoil::net::TcpStream;

@@ -43,6 +43,10 @@ const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 const RECONNECT_MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// The longest delay between attempts without it.
 const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(4);
+/// How many times a route learned by gossip is dialed before it is given up (with the delay
+/// capped at a few seconds, some minutes): nats-server tries once, and a mesh that lost such a
+/// route during a partition stays incomplete after it heals.
+const LEARNED_ROUTE_ATTEMPTS: u32 = 100;
 /// How long a route has to send CONNECT when the cluster requires credentials (nats-server's
 /// default auth timeout).
 const DEFAULT_ROUTE_AUTH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -272,7 +276,7 @@ impl Server {
         let give_up = if solicit.configured {
             retries > 0 && attempts > retries
         } else {
-            attempts > retries
+            attempts > retries.max(LEARNED_ROUTE_ATTEMPTS)
         };
         self.log(Level::Debug, || {
             format!("Error trying to connect to route (attempt {attempts}): {error}")
@@ -836,7 +840,7 @@ impl Server {
                     }
                 }
                 let retries = cluster.settings.connect_retries;
-                let keep = solicit.configured || solicit.attempts < retries.max(1);
+                let keep = solicit.configured || solicit.attempts < retries.max(LEARNED_ROUTE_ATTEMPTS);
                 if keep && reason != CloseReason::RouteRemoved && reason != CloseReason::ClusterNameConflict {
                     redial.push(index);
                 } else {
@@ -846,6 +850,13 @@ impl Server {
         }
         for index in redial {
             self.schedule_redial(index);
+        }
+        // A route the peer dialed is dialed back from here too, so the mesh heals from
+        // whichever side can reach the other first (a duplicate is settled as usual).
+        if route.registered && route.solicit.is_none() && reason != CloseReason::DuplicateRoute {
+            if let Some(info) = route.info {
+                self.learn_route(*info);
+            }
         }
         if urls_changed {
             self.send_client_urls();
