@@ -237,3 +237,97 @@ fn a_client_fails_over_to_a_server_it_learned_from_the_cluster() {
         });
     }
 }
+
+const ACCOUNTS: &str = r#"
+accounts {
+  SVC: {
+    users: [{user: svc, password: svc}]
+    exports: [{service: "time.now"}, {stream: "ticks.>"}]
+  }
+  APP: {
+    users: [{user: app, password: app}]
+    imports: [
+      {service: {account: SVC, subject: "time.now"}}
+      {stream: {account: SVC, subject: "ticks.>"}, prefix: "svc"}
+    ]
+  }
+}
+"#;
+
+#[test]
+fn accounts_and_imports_work_across_servers() {
+    for runtime_name in RUNTIMES {
+        let dir = common::scratch_dir("cluster-accounts");
+        let conf = dir.join("accounts.conf");
+        std::fs::write(&conf, ACCOUNTS).expect("write conf");
+        let conf = conf.to_string_lossy().into_owned();
+        let with_conf = |name: &str, seed: Option<u16>| {
+            let route = seed.map(|p| format!("nats://127.0.0.1:{p}"));
+            let mut args = vec![
+                "-c",
+                conf.as_str(),
+                "-m",
+                "-1",
+                "-n",
+                name,
+                "--cluster",
+                "nats://127.0.0.1:-1",
+                "--cluster_name",
+                "accounts",
+            ];
+            if let Some(route) = route.as_deref() {
+                args.extend(["--routes", route]);
+            }
+            Natrix::start(runtime_name, &args)
+        };
+        let first = with_conf("a1", None);
+        let second = with_conf("a2", Some(route_port(&first)));
+        wait_for_routes(first.monitor_port(), 1);
+        wait_for_routes(second.monitor_port(), 1);
+        runtime().block_on(async {
+            let login = |who: &str| async_nats::ConnectOptions::with_user_and_password(who.into(), who.into());
+            let service = login("svc").connect(first.url()).await.unwrap();
+            let app = login("app").connect(second.url()).await.unwrap();
+            let other_app = login("app").connect(first.url()).await.unwrap();
+            let mut requests = service.subscribe("time.now").await.unwrap();
+            let mut ticks = app.subscribe("svc.ticks.>").await.unwrap();
+            let mut plain = other_app.subscribe("time.now").await.unwrap();
+            service.flush().await.unwrap();
+            app.flush().await.unwrap();
+            other_app.flush().await.unwrap();
+            wait_for_remote_subs(second.monitor_port(), 2);
+            wait_for_remote_subs(first.monitor_port(), 1);
+            let responder = service.clone();
+            tokio::spawn(async move {
+                while let Some(request) = requests.next().await {
+                    if let Some(reply) = request.reply {
+                        let _ = responder.publish(reply, "12:00".into()).await;
+                    }
+                }
+            });
+            // A request in APP on the second server reaches the service in SVC on the first,
+            // and the response finds its way back.
+            let answer = tokio::time::timeout(WAIT, app.request("time.now", "?".into()))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(answer.payload, Bytes::from_static(b"12:00"));
+            // APP's own subscriber to the subject on the first server sees the request too (it
+            // is a plain subscription in APP), exactly once.
+            let seen = tokio::time::timeout(WAIT, plain.next()).await.unwrap().unwrap();
+            assert_eq!(seen.payload, Bytes::from_static(b"?"));
+            assert!(tokio::time::timeout(Duration::from_millis(300), plain.next())
+                .await
+                .is_err());
+            // A stream SVC publishes on the first server reaches APP's importer on the second,
+            // once, under the import's prefix.
+            service.publish("ticks.1", "t1".into()).await.unwrap();
+            service.flush().await.unwrap();
+            let tick = tokio::time::timeout(WAIT, ticks.next()).await.unwrap().unwrap();
+            assert_eq!(tick.subject.as_str(), "svc.ticks.1");
+            assert!(tokio::time::timeout(Duration::from_millis(300), ticks.next())
+                .await
+                .is_err());
+        });
+    }
+}

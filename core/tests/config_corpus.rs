@@ -55,7 +55,10 @@ fn simple() {
     let cluster = config.cluster.expect("the cluster block");
     assert_eq!(cluster.name.as_deref(), Some("my_cluster"));
     assert_eq!((cluster.host.as_str(), cluster.port), ("0.0.0.0", 6222));
-    assert_eq!((cluster.user.as_deref(), cluster.password.as_deref()), (Some("ruser"), Some("T0pS3cr3t")));
+    assert_eq!(
+        (cluster.user.as_deref(), cluster.password.as_deref()),
+        (Some("ruser"), Some("T0pS3cr3t"))
+    );
     assert_eq!(cluster.auth_timeout, Some(std::time::Duration::from_secs(2)));
     assert_eq!(cluster.routes.len(), 1);
     assert_eq!(cluster.routes[0].address(), "otherdockerhost:6222");

@@ -41,9 +41,19 @@ const SUBJECT: &str = "cluster.events";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     /// Both directions held from `from` to `to`.
-    Partition { a: usize, b: usize, from: Duration, to: Duration },
+    Partition {
+        a: usize,
+        b: usize,
+        from: Duration,
+        to: Duration,
+    },
     /// `a` to `b` dropped from `from` to `to`.
-    OneWay { a: usize, b: usize, from: Duration, to: Duration },
+    OneWay {
+        a: usize,
+        b: usize,
+        from: Duration,
+        to: Duration,
+    },
     /// Server `n` restarts at `at`.
     Restart { n: usize, at: Duration },
 }
@@ -75,7 +85,9 @@ impl ClusterPlan {
             let b = (a + 1 + rng.below(servers - 1)) % servers;
             (a, b)
         };
-        let at = |rng: &mut Rng| PUBLISH_START + Duration::from_millis(rng.below(run_for.as_millis().max(1) as usize) as u64);
+        let at = |rng: &mut Rng| {
+            PUBLISH_START + Duration::from_millis(rng.below(run_for.as_millis().max(1) as usize) as u64)
+        };
         // Swarm: each kind of fault is on for some seeds only.
         if rng.below(100) < 50 {
             for _ in 0..1 + rng.below(3) {
@@ -112,7 +124,9 @@ impl ClusterPlan {
             Fault::Partition { to, .. } | Fault::OneWay { to, .. } => *to,
             Fault::Restart { at, .. } => *at,
         });
-        end.max().unwrap_or_default().max(PUBLISH_START + self.gap * self.messages as u32)
+        end.max()
+            .unwrap_or_default()
+            .max(PUBLISH_START + self.gap * self.messages as u32)
     }
 
     /// When the liveness probes are published.
@@ -128,7 +142,11 @@ impl ClusterPlan {
 
 impl fmt::Display for ClusterPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "servers={} messages={} gap={:?}", self.servers, self.messages, self.gap)?;
+        write!(
+            f,
+            "servers={} messages={} gap={:?}",
+            self.servers, self.messages, self.gap
+        )?;
         for fault in &self.faults {
             match fault {
                 Fault::Partition { a, b, from, to } => write!(f, " partition(n{a},n{b})@{from:?}..{to:?}")?,
@@ -302,7 +320,10 @@ pub fn run(seed: u64) -> ClusterOutcome {
             Ok(true) => break,
             Ok(false) => {}
             Err(e) => {
-                violations.push(Violation::new("simulation", format!("the cluster simulation failed: {e}")));
+                violations.push(Violation::new(
+                    "simulation",
+                    format!("the cluster simulation failed: {e}"),
+                ));
                 break;
             }
         }
@@ -327,7 +348,9 @@ async fn subscribe(name: String, n: usize, queue: Option<&'static str>, plan: &C
     let end = plan.end();
     let mut incarnation = 0u32;
     while now() < end {
-        let Some(mut client) = connect(n, end).await else { return };
+        let Some(mut client) = connect(n, end).await else {
+            return;
+        };
         incarnation += 1;
         let sub = OwnedOp::Sub {
             subject: SUBJECT.as_bytes().to_vec(),
@@ -337,7 +360,9 @@ async fn subscribe(name: String, n: usize, queue: Option<&'static str>, plan: &C
         if client.send(&sub).await.is_err() {
             continue;
         }
-        let Ok(early) = client.round_trip(Duration::from_secs(2)).await else { continue };
+        let Ok(early) = client.round_trip(Duration::from_secs(2)).await else {
+            continue;
+        };
         log.borrow_mut().subscribed.insert((name.clone(), incarnation), now());
         for op in early {
             record(&log, &name, incarnation, op);
@@ -415,8 +440,14 @@ pub fn check(plan: &ClusterPlan, log: &ClusterLog) -> Vec<Violation> {
     let mut last: BTreeMap<(&str, u32, usize), u64> = BTreeMap::new();
     let mut queue_seen: BTreeMap<(usize, u64), Vec<&str>> = BTreeMap::new();
     for (name, incarnation, publisher, seq, text) in &log.deliveries {
-        if *publisher == usize::MAX || !log.published.contains(&(*publisher, *seq)) || text != &payload(*publisher, *seq) {
-            violations.push(Violation::new("cluster-phantom", format!("{name} received {text:?}, never published")));
+        if *publisher == usize::MAX
+            || !log.published.contains(&(*publisher, *seq))
+            || text != &payload(*publisher, *seq)
+        {
+            violations.push(Violation::new(
+                "cluster-phantom",
+                format!("{name} received {text:?}, never published"),
+            ));
             continue;
         }
         if !seen.insert((name, *incarnation, *publisher, *seq)) {
@@ -429,7 +460,10 @@ pub fn check(plan: &ClusterPlan, log: &ClusterLog) -> Vec<Violation> {
         if previous.is_some_and(|p| p >= *seq) {
             violations.push(Violation::new(
                 "cluster-order",
-                format!("{name}#{incarnation} received {text} after p{publisher}:{}", previous.unwrap_or(0)),
+                format!(
+                    "{name}#{incarnation} received {text} after p{publisher}:{}",
+                    previous.unwrap_or(0)
+                ),
             ));
         }
         if name.starts_with("queue") {
@@ -440,7 +474,10 @@ pub fn check(plan: &ClusterPlan, log: &ClusterLog) -> Vec<Violation> {
         if members.len() > 1 {
             violations.push(Violation::new(
                 "cluster-queue-once",
-                format!("p{publisher}:{seq} reached {} queue members: {members:?}", members.len()),
+                format!(
+                    "p{publisher}:{seq} reached {} queue members: {members:?}",
+                    members.len()
+                ),
             ));
         }
     }
@@ -464,7 +501,9 @@ pub fn check(plan: &ClusterPlan, log: &ClusterLog) -> Vec<Violation> {
                 if !got {
                     violations.push(Violation::new(
                         "cluster-convergence",
-                        format!("{name} did not receive probe p{publisher}:{seq} {CONVERGENCE:?} after the cluster healed"),
+                        format!(
+                            "{name} did not receive probe p{publisher}:{seq} {CONVERGENCE:?} after the cluster healed"
+                        ),
                     ));
                 }
             }
@@ -478,4 +517,75 @@ pub fn check(plan: &ClusterPlan, log: &ClusterLog) -> Vec<Violation> {
         }
     }
     violations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> ClusterPlan {
+        ClusterPlan {
+            servers: 2,
+            messages: 2,
+            gap: Duration::from_millis(10),
+            faults: Vec::new(),
+        }
+    }
+
+    /// A clean log: every message and probe reached both subscribers and one queue member.
+    fn clean(plan: &ClusterPlan) -> ClusterLog {
+        let mut log = ClusterLog::default();
+        for publisher in 0..plan.servers {
+            for seq in 1..=plan.messages + PROBES {
+                log.published.insert((publisher, seq));
+                for n in 0..plan.servers {
+                    log.deliveries
+                        .push((format!("sub{n}"), 1, publisher, seq, payload(publisher, seq)));
+                }
+                log.deliveries.push((
+                    format!("queue{}", seq as usize % plan.servers),
+                    1,
+                    publisher,
+                    seq,
+                    payload(publisher, seq),
+                ));
+            }
+        }
+        log
+    }
+
+    fn checkers(log: &ClusterLog) -> Vec<&'static str> {
+        check(&plan(), log).iter().map(|v| v.checker).collect()
+    }
+
+    #[test]
+    fn a_clean_log_passes() {
+        assert!(checkers(&clean(&plan())).is_empty());
+    }
+
+    #[test]
+    fn planted_violations_are_found() {
+        let base = clean(&plan());
+        let mut log = base.clone();
+        log.deliveries.push(("sub0".into(), 1, 0, 1, payload(0, 1)));
+        assert!(checkers(&log).contains(&"cluster-duplicate"));
+        let mut log = base.clone();
+        log.deliveries.push(("sub1".into(), 1, 9, 9, "p9:9".into()));
+        assert!(checkers(&log).contains(&"cluster-phantom"));
+        let mut log = base.clone();
+        log.deliveries.push(("sub0".into(), 2, 0, 2, payload(0, 2)));
+        log.deliveries.push(("sub0".into(), 2, 0, 1, payload(0, 1)));
+        assert!(checkers(&log).contains(&"cluster-order"));
+        let mut log = base.clone();
+        log.deliveries.push(("queue1".into(), 1, 0, 2, payload(0, 2)));
+        assert!(checkers(&log).contains(&"cluster-queue-once"));
+        let mut log = base.clone();
+        log.deliveries
+            .retain(|(who, _, p, s, _)| !(who == "sub1" && *p == 0 && *s == 3));
+        assert!(checkers(&log).contains(&"cluster-convergence"));
+        let mut log = base;
+        log.deliveries
+            .retain(|(who, _, p, s, _)| !(who.starts_with("queue") && *p == 1 && *s == 4));
+        assert!(checkers(&log).contains(&"cluster-queue-liveness"));
+    }
 }
