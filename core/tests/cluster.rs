@@ -146,3 +146,45 @@ fn a_route_from_another_cluster_is_refused() {
     );
     assert_eq!(h.closed(route), Some(natrix_core::CloseReason::ClusterNameConflict));
 }
+
+mod peer_input {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn route_line() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(b"RS+ $G foo\r\n".to_vec()),
+            Just(b"RS+ $G foo q 3\r\n".to_vec()),
+            Just(b"RS- $G foo\r\n".to_vec()),
+            Just(b"RS+ NOPE foo\r\n".to_vec()),
+            Just(b"RMSG $G foo + r q 2\r\nhi\r\n".to_vec()),
+            Just(b"HMSG $G foo 12 12\r\nNATS/1.0\r\n\r\n\r\n".to_vec()),
+            Just(b"PING\r\n".to_vec()),
+            Just(br#"INFO {"server_id":"NOTHER","ip":"nats-route://h:1/","cluster":"C1"}"#.to_vec()),
+            Just(br#"INFO {"server_id":"NPEER1","connect_urls":["x:1"]}"#.to_vec()),
+            Just(br#"CONNECT {"cluster":"C1","name":"NPEER1"}"#.to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..60),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever a route sends, the server neither panics nor leaves remote interest behind
+        /// once the route is gone.
+        #[test]
+        fn anything_a_route_sends_is_survived(lines in proptest::collection::vec(route_line(), 0..12)) {
+            let mut h = clustered();
+            let client = h.client(CONNECT);
+            h.send(client, b"SUB foo 1\r\n");
+            let route = h.route("NPEER1", "C1");
+            for mut line in lines {
+                line.extend_from_slice(b"\r\n");
+                h.send(route, &line);
+            }
+            h.input(natrix_core::Input::Closed { conn: route, reason: natrix_core::CloseReason::ClientClosed });
+            prop_assert_eq!(h.server.route_count(), 0);
+            prop_assert_eq!(h.server.subscription_count(), 1);
+        }
+    }
+}

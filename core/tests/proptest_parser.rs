@@ -56,9 +56,69 @@ fn op() -> impl Strategy<Value = OwnedOp> {
     ]
 }
 
+/// What one server sends another on a route.
+fn route_op() -> impl Strategy<Value = OwnedOp> {
+    let body = proptest::collection::vec(any::<u8>(), 0..300);
+    let queues = proptest::option::of(proptest::collection::vec(token(), 1..4));
+    prop_oneof![
+        (token(), subject(), proptest::option::of((token(), 1u32..1000))).prop_map(|(account, subject, queue)| {
+            OwnedOp::RouteSub {
+                account,
+                subject,
+                queue,
+            }
+        }),
+        (token(), subject(), proptest::option::of(token())).prop_map(|(account, subject, queue)| {
+            OwnedOp::RouteUnsub {
+                account,
+                subject,
+                queue,
+            }
+        }),
+        (
+            token(),
+            subject(),
+            proptest::option::of(subject()),
+            queues,
+            body,
+            proptest::option::of(0usize..40)
+        )
+            .prop_map(|(account, subject, reply, queues, body, header_len)| {
+                let header_len = header_len.map(|h| h.min(body.len()));
+                OwnedOp::Routed {
+                    account,
+                    queues,
+                    subject,
+                    reply,
+                    header_len,
+                    body,
+                }
+            }),
+        Just(OwnedOp::Ping),
+        Just(OwnedOp::Pong),
+        Just(OwnedOp::Info(br#"{"server_id":"N1","cluster":"c"}"#.to_vec())),
+    ]
+}
+
 /// Parses `input` fed in pieces cut at `cuts`; returns the ops or the first error.
 fn parse_in_pieces(input: &[u8], cuts: &[usize]) -> Result<Vec<OwnedOp>, ParseError> {
-    let mut parser = Parser::new(limits());
+    parse_with(limits(), input, cuts)
+}
+
+/// Like [`parse_in_pieces`], for a route's stream.
+fn parse_route_in_pieces(input: &[u8], cuts: &[usize]) -> Result<Vec<OwnedOp>, ParseError> {
+    parse_with(
+        ParserLimits {
+            route: true,
+            ..limits()
+        },
+        input,
+        cuts,
+    )
+}
+
+fn parse_with(limits: ParserLimits, input: &[u8], cuts: &[usize]) -> Result<Vec<OwnedOp>, ParseError> {
+    let mut parser = Parser::new(limits);
     let mut ops = Vec::new();
     let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
     bounds.push(0);
@@ -113,5 +173,32 @@ proptest! {
             // A stream cut short can be incomplete rather than wrong only if both agree.
             _ => prop_assert!(false, "whole {:?} vs pieces {:?}", whole, pieces),
         }
+    }
+
+    #[test]
+    fn route_streams_round_trip_in_any_chunking(
+        ops in proptest::collection::vec(route_op(), 1..20),
+        cuts in proptest::collection::vec(any::<usize>(), 0..40),
+    ) {
+        let mut wire = BytesMut::new();
+        for op in &ops {
+            op.encode(&mut wire);
+        }
+        prop_assert_eq!(parse_route_in_pieces(&wire, &[]).expect("valid stream"), ops.clone());
+        prop_assert_eq!(parse_route_in_pieces(&wire, &cuts).expect("valid stream"), ops);
+    }
+
+    #[test]
+    fn route_garbage_never_panics_and_client_verbs_are_refused(
+        input in proptest::collection::vec(any::<u8>(), 0..400),
+        cuts in proptest::collection::vec(any::<usize>(), 0..10),
+    ) {
+        let whole = parse_route_in_pieces(&input, &[]);
+        let pieces = parse_route_in_pieces(&input, &cuts);
+        if let (Ok(a), Ok(b)) = (&whole, &pieces) {
+            prop_assert_eq!(a, b);
+        }
+        prop_assert!(parse_route_in_pieces(b"PUB foo 2\r\nhi\r\n", &[]).is_err());
+        prop_assert!(parse_in_pieces(b"RMSG $G foo 2\r\nhi\r\n", &[]).is_err());
     }
 }
