@@ -6,7 +6,7 @@ use natrix_core::config::cluster::RouteUrl;
 use natrix_core::config::format::{self, ConfError, Sources};
 use natrix_core::config::options::{self, Applied};
 use natrix_core::config::tls::{TlsSettings, DEFAULT_TLS_TIMEOUT};
-use natrix_core::tls::{TlsAcceptor, TlsFiles};
+use natrix_core::tls::{RouteTls, TlsAcceptor, TlsFiles};
 use natrix_core::Config;
 
 use crate::cli::Options;
@@ -41,7 +41,16 @@ pub fn load(opts: &Options) -> Result<Loaded, String> {
         let at = applied.tls_at.as_ref().map(|at| format!("{at}: ")).unwrap_or_default();
         format!("{at}{e}\n")
     })?;
-    Ok(Loaded { config, applied, tls })
+    let route_tls = match config.cluster.as_ref().and_then(|c| c.tls.as_ref()) {
+        Some(settings) => Some(RouteTls::new(settings, &DiskTls).map_err(|e| format!("{e}\n"))?),
+        None => None,
+    };
+    Ok(Loaded {
+        config,
+        applied,
+        tls,
+        route_tls,
+    })
 }
 
 /// A configuration, what applying it reported, and its TLS acceptor (certificates loaded).
@@ -49,6 +58,8 @@ pub struct Loaded {
     pub config: Config,
     pub applied: Applied,
     pub tls: Option<TlsAcceptor>,
+    /// TLS for routes (the cluster block's `tls`).
+    pub route_tls: Option<RouteTls>,
 }
 
 /// nats-server ends each option error with a newline, so the list ends with a blank line.

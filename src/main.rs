@@ -55,7 +55,12 @@ fn main() -> ExitCode {
         eprintln!("{EXE}: must specify [-c, --config] option to check configuration file(s)");
         return ExitCode::FAILURE;
     }
-    let config_file::Loaded { config, applied, tls } = match config_file::load(&opts) {
+    let config_file::Loaded {
+        config,
+        applied,
+        tls,
+        route_tls,
+    } = match config_file::load(&opts) {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("{EXE}: {e}");
@@ -119,18 +124,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let Some(started) = start(config, tls, &opts) else {
+    let Some(started) = start(config, tls, route_tls, &opts) else {
         return ExitCode::FAILURE;
     };
-    let Started {
-        listener,
-        monitor,
-        cluster,
-        server,
-        ports_file,
-        tls,
-    } = started;
-    let pid_file = server.config().pid_file.clone();
+    let pid_file = started.server.config().pid_file.clone();
+    let ports_file = started.ports_file.clone();
     let sink: LogSink = Arc::new(logger::emit);
     let control = Control {
         logger: Arc::clone(&logger),
@@ -138,10 +136,8 @@ fn main() -> ExitCode {
         actions,
     };
     let result = match runtime {
-        Runtime::Tokio => run_tokio(listener, monitor, cluster, server, sink, control, tls),
-        Runtime::Mio => natrix_mio::serve(listener, monitor, cluster, server, sink, tls, |controller| {
-            control.listen(move |input| controller.send(input));
-        }),
+        Runtime::Tokio => run_tokio(started, sink, control),
+        Runtime::Mio => run_mio(started, sink, control),
     };
     for path in [pid_file, ports_file].into_iter().flatten() {
         let _ = std::fs::remove_file(path);
@@ -228,6 +224,7 @@ struct Started {
     listener: std::net::TcpListener,
     monitor: Option<std::net::TcpListener>,
     cluster: Option<std::net::TcpListener>,
+    route_tls: Option<natrix_core::tls::RouteTls>,
     server: Server,
     ports_file: Option<String>,
     tls: Option<natrix_core::tls::TlsAcceptor>,
@@ -235,7 +232,12 @@ struct Started {
 
 /// What every runtime shares: bind the client port, build the core, write the pid and ports
 /// files and print nats-server's start-up lines. `None` after logging why it could not start.
-fn start(mut config: Config, tls: Option<natrix_core::tls::TlsAcceptor>, opts: &cli::Options) -> Option<Started> {
+fn start(
+    mut config: Config,
+    tls: Option<natrix_core::tls::TlsAcceptor>,
+    route_tls: Option<natrix_core::tls::RouteTls>,
+    opts: &cli::Options,
+) -> Option<Started> {
     let bind = join_host_port(&config.host, config.port);
     let listener = match std::net::TcpListener::bind(&bind) {
         Ok(listener) => listener,
@@ -367,6 +369,7 @@ fn start(mut config: Config, tls: Option<natrix_core::tls::TlsAcceptor>, opts: &
         listener,
         monitor,
         cluster,
+        route_tls,
         server,
         ports_file,
         tls,
@@ -402,15 +405,35 @@ fn write_ports_file(dir: &str, config: &Config) -> Option<String> {
     }
 }
 
-fn run_tokio(
-    listener: std::net::TcpListener,
-    monitor: Option<std::net::TcpListener>,
-    cluster: Option<std::net::TcpListener>,
-    server: Server,
-    sink: LogSink,
-    control: Control,
-    tls: Option<natrix_core::tls::TlsAcceptor>,
-) -> std::io::Result<()> {
+fn run_mio(started: Started, sink: LogSink, control: Control) -> std::io::Result<()> {
+    let Started {
+        listener,
+        monitor,
+        cluster,
+        route_tls,
+        server,
+        tls,
+        ..
+    } = started;
+    let cluster = cluster.map(|listener| natrix_mio::ClusterListener {
+        listener,
+        tls: route_tls,
+    });
+    natrix_mio::serve(listener, monitor, cluster, server, sink, tls, |controller| {
+        control.listen(move |input| controller.send(input));
+    })
+}
+
+fn run_tokio(started: Started, sink: LogSink, control: Control) -> std::io::Result<()> {
+    let Started {
+        listener,
+        monitor,
+        cluster,
+        route_tls,
+        server,
+        tls,
+        ..
+    } = started;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         listener.set_nonblocking(true)?;
@@ -429,6 +452,7 @@ fn run_tokio(
             client: listener,
             monitor,
             cluster,
+            cluster_tls: route_tls,
         };
         natrix_tokio::serve_server(listeners, server, sink, command_rx, tls).await
     })

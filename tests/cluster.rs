@@ -331,3 +331,90 @@ fn accounts_and_imports_work_across_servers() {
         });
     }
 }
+
+/// A CA and one certificate for every server (server and client use, `localhost` and
+/// `127.0.0.1`), written to `dir`; returns (ca, cert, key) paths, and a certificate from
+/// another CA.
+fn route_pki(dir: &std::path::Path) -> [String; 5] {
+    let ca_params = {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, "route CA");
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        params
+    };
+    let issue = |ca: &rcgen::CertifiedIssuer<'static, rcgen::KeyPair>| {
+        let mut params =
+            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).expect("params");
+        params.distinguished_name.push(rcgen::DnType::CommonName, "route");
+        params.extended_key_usages = vec![
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, ca).expect("cert");
+        (cert.pem(), key.serialize_pem())
+    };
+    let ca =
+        rcgen::CertifiedIssuer::self_signed(ca_params.clone(), rcgen::KeyPair::generate().expect("key")).expect("ca");
+    let other = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().expect("key")).expect("ca");
+    let (cert, key) = issue(&ca);
+    let (rogue, rogue_key) = issue(&other);
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write pem");
+        path.to_string_lossy().into_owned()
+    };
+    [
+        write("ca.pem", &ca.pem()),
+        write("route.pem", &cert),
+        write("route-key.pem", &key),
+        write("rogue.pem", &rogue),
+        write("rogue-key.pem", &rogue_key),
+    ]
+}
+
+#[test]
+fn routes_run_over_tls_and_refuse_a_stranger() {
+    let dir = common::scratch_dir("cluster-tls");
+    let [ca, cert, key, rogue, rogue_key] = route_pki(&dir);
+    let conf = |name: &str, cert: &str, key: &str, seed: Option<u16>| {
+        let routes = seed
+            .map(|p| format!("routes: [\"nats-route://127.0.0.1:{p}\"]"))
+            .unwrap_or_default();
+        let text = format!(
+            "cluster {{\n  name: tls\n  listen: \"127.0.0.1:-1\"\n  {routes}\n  tls {{\n    cert_file: \"{cert}\"\n    key_file: \"{key}\"\n    ca_file: \"{ca}\"\n    verify: true\n    timeout: 2\n  }}\n}}\n"
+        );
+        let path = dir.join(format!("{name}.conf"));
+        std::fs::write(&path, text).expect("write conf");
+        path.to_string_lossy().into_owned()
+    };
+    for runtime_name in RUNTIMES {
+        let first = Natrix::start(runtime_name, &["-m", "-1", "-c", &conf("t1", &cert, &key, None)]);
+        let seed = route_port(&first);
+        // The other runtime dials, so both runtimes play both sides of the handshake.
+        let other = if *runtime_name == "tokio" { "mio" } else { "tokio" };
+        let second = Natrix::start(other, &["-m", "-1", "-c", &conf("t2", &cert, &key, Some(seed))]);
+        wait_for_routes(first.monitor_port(), 1);
+        wait_for_routes(second.monitor_port(), 1);
+        runtime().block_on(async {
+            let a = async_nats::connect(first.url()).await.unwrap();
+            let b = async_nats::connect(second.url()).await.unwrap();
+            let mut sub = a.subscribe("secret").await.unwrap();
+            a.flush().await.unwrap();
+            wait_for_remote_subs(second.monitor_port(), 1);
+            b.publish("secret", "over tls".into()).await.unwrap();
+            b.flush().await.unwrap();
+            let message = tokio::time::timeout(WAIT, sub.next()).await.unwrap().unwrap();
+            assert_eq!(message.payload, Bytes::from_static(b"over tls"));
+        });
+        // A server whose certificate another CA signed cannot join.
+        let mut first = first;
+        let _stranger = Natrix::start(runtime_name, &["-c", &conf("t3", &rogue, &rogue_key, Some(seed))]);
+        first.wait_for_log("TLS handshake error");
+        assert_eq!(http_get(first.monitor_port(), "/routez").json()["num_routes"], 1);
+    }
+}

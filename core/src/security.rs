@@ -157,7 +157,10 @@ impl Server {
         }
         self.debug(id, || "TLS handshake complete".to_string());
         self.debug(id, || description);
-        self.start_auth_timer(id);
+        // A route's credentials deadline started when it connected.
+        if self.conn(id).is_some_and(|c| c.route.is_none()) {
+            self.start_auth_timer(id);
+        }
     }
 
     /// The runtime's TLS handshake with `id` failed.

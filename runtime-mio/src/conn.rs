@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use mio::net::TcpStream;
 use natrix_core::auth::CertIdentity;
 use natrix_core::read_size::ReadSizer;
-use natrix_core::tls::rustls::ServerConnection;
+use natrix_core::tls::rustls::Connection;
 use natrix_core::{CloseReason, ConnId};
 
 /// Most buffers given to one vectored write.
@@ -33,7 +33,7 @@ pub(crate) enum ReadEnd {
 
 /// A TLS connection's session.
 struct Tls {
-    session: Box<ServerConnection>,
+    session: Box<Connection>,
     /// Bytes to write in plaintext before any TLS record: INFO, which the client reads before
     /// it starts the handshake.
     plain: VecDeque<Bytes>,
@@ -63,7 +63,7 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub fn new(id: ConnId, stream: TcpStream, session: Option<(ServerConnection, bool)>) -> Conn {
+    pub fn new(id: ConnId, stream: TcpStream, session: Option<(Connection, bool)>) -> Conn {
         Conn {
             id,
             stream,
@@ -292,7 +292,7 @@ impl Conn {
 
 /// Moves the plaintext a TLS session has decrypted into a buffer the core can share.
 fn take_plaintext(
-    session: &mut ServerConnection,
+    session: &mut Connection,
     buf: &mut BytesMut,
     sizer: &mut ReadSizer,
 ) -> Result<Option<Bytes>, ReadEnd> {

@@ -51,13 +51,22 @@ const CLUSTER_LISTENER: Token = Token(usize::MAX - 4);
 /// How long a route dial may take.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// A route dial that connected: the stream, the peer's address and ours.
+/// A route dial to an address that connected: the stream, the peer's address and ours.
 type Dialed = (
     natrix_core::cluster::DialId,
+    String,
     std::net::TcpStream,
     SocketAddr,
     SocketAddr,
 );
+
+/// The route listener, and TLS for every route (accepted and dialed) when configured.
+pub struct ClusterListener {
+    /// Where routes are accepted.
+    pub listener: std::net::TcpListener,
+    /// The cluster block's `tls`.
+    pub tls: Option<natrix_core::tls::RouteTls>,
+}
 
 /// Hands operator inputs (`Shutdown`, `Reload`, `LameDuck`) to a running event loop from any
 /// thread.
@@ -110,6 +119,8 @@ pub struct EventLoop {
     monitor: Option<monitor::Monitor>,
     /// The route listener, when clustered.
     cluster: Option<TcpListener>,
+    /// TLS for routes.
+    route_tls: Option<natrix_core::tls::RouteTls>,
     /// Route dials that connected (worker threads dial, then wake the loop).
     dialed: mpsc::Receiver<Dialed>,
     dialed_sender: mpsc::Sender<Dialed>,
@@ -120,11 +131,15 @@ impl EventLoop {
     pub fn new(
         listener: std::net::TcpListener,
         monitor: Option<std::net::TcpListener>,
-        cluster: Option<std::net::TcpListener>,
+        cluster: Option<ClusterListener>,
         server: Server,
         log: LogSink,
         tls: Option<natrix_core::tls::TlsAcceptor>,
     ) -> io::Result<EventLoop> {
+        let (cluster, route_tls) = match cluster {
+            Some(c) => (Some(c.listener), c.tls),
+            None => (None, None),
+        };
         listener.set_nonblocking(true)?;
         let mut listener = TcpListener::from_std(listener);
         let poll = Poll::new()?;
@@ -174,6 +189,7 @@ impl EventLoop {
             tls,
             monitor,
             cluster,
+            route_tls,
             dialed,
             dialed_sender,
         })
@@ -261,16 +277,26 @@ impl EventLoop {
             self.server.handle(now, input);
             self.drain();
         }
-        while let Ok((dial, stream, peer, local)) = self.dialed.try_recv() {
+        while let Ok((dial, address, stream, peer, local)) = self.dialed.try_recv() {
             let now = self.now();
             let Some(id) = self.server.route_dialed(now, dial, peer, local) else {
                 continue;
+            };
+            let session = match self.route_tls.as_ref().map(|tls| tls.client_session(&address)) {
+                Some(Ok(session)) => Some((session.into(), true)),
+                Some(Err(e)) => {
+                    let error = e.to_string();
+                    self.server.handle(now, Input::TlsFailed { conn: id, error });
+                    self.drain();
+                    continue;
+                }
+                None => None,
             };
             let stream = stream
                 .set_nonblocking(true)
                 .map(|()| mio::net::TcpStream::from_std(stream));
             match stream {
-                Ok(stream) => self.register(id, stream, None),
+                Ok(stream) => self.register(id, stream, session),
                 Err(_) => {
                     self.server.handle(
                         now,
@@ -295,7 +321,17 @@ impl EventLoop {
                     let local = stream.local_addr().unwrap_or(peer);
                     let now = self.now();
                     let id = self.server.accept_route(now, peer, local);
-                    self.register(id, stream, None);
+                    let session = match self.route_tls.as_ref().map(|tls| tls.acceptor.session()) {
+                        Some(Ok(session)) => Some((session.into(), true)),
+                        Some(Err(e)) => {
+                            let error = e.to_string();
+                            self.server.handle(now, Input::TlsFailed { conn: id, error });
+                            self.drain();
+                            continue;
+                        }
+                        None => None,
+                    };
+                    self.register(id, stream, session);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -312,7 +348,7 @@ impl EventLoop {
         &mut self,
         id: ConnId,
         stream: mio::net::TcpStream,
-        session: Option<(natrix_core::tls::rustls::ServerConnection, bool)>,
+        session: Option<(natrix_core::tls::rustls::Connection, bool)>,
     ) {
         let now = self.now();
         let entry = self.conns.vacant_entry();
@@ -428,7 +464,7 @@ impl EventLoop {
                     let id = self.server.accept(now, peer);
                     let session = match &self.tls {
                         Some(acceptor) => match acceptor.session() {
-                            Ok(session) => Some((session, acceptor.handshake_first)),
+                            Ok(session) => Some((session.into(), acceptor.handshake_first)),
                             Err(e) => {
                                 self.server.handle(
                                     now,
@@ -655,7 +691,7 @@ impl EventLoop {
                         .name("route-dial".to_string())
                         .spawn(move || match dial_route(&address) {
                             Ok((stream, peer, local)) => {
-                                if dialed.send((dial, stream, peer, local)).is_ok() {
+                                if dialed.send((dial, address, stream, peer, local)).is_ok() {
                                     let _ = controller.waker.wake();
                                 }
                             }
@@ -729,7 +765,7 @@ impl EventLoop {
 pub fn serve(
     listener: std::net::TcpListener,
     monitor: Option<std::net::TcpListener>,
-    cluster: Option<std::net::TcpListener>,
+    cluster: Option<ClusterListener>,
     server: Server,
     log: LogSink,
     tls: Option<natrix_core::tls::TlsAcceptor>,

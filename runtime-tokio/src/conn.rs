@@ -202,7 +202,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for FirstBytes<S> {
 /// Everything a TLS connection's task needs.
 pub(crate) struct TlsTask {
     pub id: ConnId,
-    pub acceptor: natrix_core::tls::TlsAcceptor,
     pub commands: mpsc::UnboundedReceiver<WriterCommand>,
     pub events: mpsc::Sender<Event>,
     pub credits: Arc<Semaphore>,
@@ -212,13 +211,12 @@ pub(crate) struct TlsTask {
 /// A TLS client connection, in one task: INFO in plaintext (unless the handshake comes
 /// first), the handshake, then reading and writing through TLS until the core closes it.
 /// The core enforces the handshake timeout by closing the connection, which aborts this task.
-pub(crate) async fn tls_connection<S>(stream: S, task: TlsTask)
+pub(crate) async fn tls_connection<S>(stream: S, acceptor: natrix_core::tls::TlsAcceptor, task: TlsTask)
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let TlsTask {
         id,
-        acceptor,
         mut commands,
         events,
         credits,
@@ -268,6 +266,55 @@ where
     };
     let cert = natrix_core::tls::peer_identity(tls_stream.get_ref().1.peer_certificates());
     let session = natrix_core::tls::session_info(tls_stream.get_ref().1);
+    let task = TlsTask {
+        id,
+        commands,
+        events,
+        credits,
+        close_timeout,
+    };
+    secured(tls_stream, task, cert, session).await;
+}
+
+/// A route this server dialed, over TLS: the client handshake (checking the peer's certificate
+/// against `name`), then reading and writing through TLS.
+pub(crate) async fn tls_client_connection<S>(
+    stream: S,
+    config: Arc<natrix_core::tls::rustls::ClientConfig>,
+    name: natrix_core::tls::rustls::pki_types::ServerName<'static>,
+    task: TlsTask,
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let connector = tokio_rustls::TlsConnector::from(config);
+    match connector.connect(name, stream).await {
+        Ok(tls_stream) => {
+            let cert = natrix_core::tls::peer_identity(tls_stream.get_ref().1.peer_certificates());
+            let session = natrix_core::tls::session_info(tls_stream.get_ref().1);
+            secured(tls_stream, task, cert, session).await;
+        }
+        Err(e) => {
+            let _ = task.events.send(Event::TlsFailed(task.id, format!("tls: {e}"))).await;
+        }
+    }
+}
+
+/// After a handshake: report it, then run the read and write loops over the TLS stream.
+async fn secured<S>(
+    tls_stream: S,
+    task: TlsTask,
+    cert: Option<natrix_core::auth::CertIdentity>,
+    session: natrix_core::tls::SessionInfo,
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let TlsTask {
+        id,
+        commands,
+        events,
+        credits,
+        close_timeout,
+    } = task;
     if events.send(Event::Secured(id, cert, session)).await.is_err() {
         return;
     }

@@ -48,8 +48,14 @@ pub(crate) enum Event {
     PasswordChecked(ConnId, bool),
     /// A monitoring request's head, and where its HTTP response goes.
     Monitor(Vec<u8>, tokio::sync::oneshot::Sender<Vec<u8>>),
-    /// A route dial connected: the stream, the peer's address and ours.
-    Dialed(DialId, Box<dyn RouteStream>, std::net::SocketAddr, std::net::SocketAddr),
+    /// A route dial to an address connected: the stream, the peer's address and ours.
+    Dialed(
+        DialId,
+        String,
+        Box<dyn RouteStream>,
+        std::net::SocketAddr,
+        std::net::SocketAddr,
+    ),
     /// A route dial failed.
     DialFailed(DialId, String),
 }
@@ -67,6 +73,17 @@ pub struct Listeners<L> {
     pub monitor: Option<L>,
     /// Routes from other servers, when clustered.
     pub cluster: Option<L>,
+    /// TLS for routes, both accepted and dialed (the cluster block's `tls`).
+    pub cluster_tls: Option<natrix_core::tls::RouteTls>,
+}
+
+/// How a connection's bytes are protected.
+enum Secure {
+    Plain,
+    /// TLS, this server's side of the handshake.
+    Server(TlsAcceptor),
+    /// TLS, as the dialing side of a route to `address`.
+    Client(Arc<natrix_core::tls::rustls::ClientConfig>, String),
 }
 
 /// Events the core task takes in one go before writing what they produced.
@@ -111,6 +128,8 @@ struct Driver<L: Listener> {
     write_deadline: Duration,
     /// Client TLS, when configured.
     tls: Option<TlsAcceptor>,
+    /// Route TLS, when configured.
+    route_tls: Option<natrix_core::tls::RouteTls>,
     _net: std::marker::PhantomData<fn() -> L>,
 }
 
@@ -142,8 +161,10 @@ impl<L: Listener> Driver<L> {
                 Output::Dial { dial, address } => {
                     let events = self.events.clone();
                     tokio::spawn(async move {
-                        let event = match tokio::time::timeout(DIAL_TIMEOUT, L::connect(address)).await {
-                            Ok(Ok((stream, peer, local))) => Event::Dialed(dial, Box::new(stream), peer, local),
+                        let event = match tokio::time::timeout(DIAL_TIMEOUT, L::connect(address.clone())).await {
+                            Ok(Ok((stream, peer, local))) => {
+                                Event::Dialed(dial, address, Box::new(stream), peer, local)
+                            }
                             Ok(Err(e)) => Event::DialFailed(dial, e.to_string()),
                             Err(_) => Event::DialFailed(dial, "i/o timeout".to_string()),
                         };
@@ -183,9 +204,13 @@ impl<L: Listener> Driver<L> {
             Event::TlsFailed(conn, error) => (Input::TlsFailed { conn, error }, None),
             Event::PasswordChecked(conn, ok) => (Input::PasswordChecked { conn, ok }, None),
             Event::DialFailed(dial, error) => (Input::DialFailed { dial, error }, None),
-            Event::Dialed(dial, stream, peer, local) => {
+            Event::Dialed(dial, address, stream, peer, local) => {
                 if let Some(id) = self.server.route_dialed(now, dial, peer, local) {
-                    self.attach(id, stream, false);
+                    let secure = match &self.route_tls {
+                        Some(tls) => Secure::Client(Arc::clone(&tls.connector), address),
+                        None => Secure::Plain,
+                    };
+                    self.attach(id, stream, secure);
                 }
                 self.drain();
                 return;
@@ -209,8 +234,8 @@ impl<L: Listener> Driver<L> {
     {
         let now = self.now();
         let id = self.server.accept(now, peer);
-        let tls = self.tls.is_some();
-        self.attach(id, stream, tls);
+        let secure = self.tls.clone().map_or(Secure::Plain, Secure::Server);
+        self.attach(id, stream, secure);
     }
 
     /// A route accepted on the cluster port.
@@ -218,30 +243,47 @@ impl<L: Listener> Driver<L> {
         let now = self.now();
         let local = L::stream_local_addr(&stream).unwrap_or(peer);
         let id = self.server.accept_route(now, peer, local);
-        self.attach(id, stream, false);
+        let secure = self
+            .route_tls
+            .as_ref()
+            .map_or(Secure::Plain, |tls| Secure::Server(tls.acceptor.clone()));
+        self.attach(id, stream, secure);
     }
 
-    /// Starts the tasks of connection `id` (TLS when `tls`), then drains what its arrival
-    /// produced.
-    fn attach<S>(&mut self, id: ConnId, stream: S, tls: bool)
+    /// Starts the tasks of connection `id`, then drains what its arrival produced.
+    fn attach<S>(&mut self, id: ConnId, stream: S, secure: Secure)
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
     {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let credits = Arc::new(tokio::sync::Semaphore::new(conn::READ_CREDITS));
-        let (writer_task, reader_task) = match self.tls.as_ref().filter(|_| tls) {
-            Some(acceptor) => {
-                let task = conn::TlsTask {
-                    id,
-                    acceptor: acceptor.clone(),
-                    commands: command_rx,
-                    events: self.events.clone(),
-                    credits: Arc::clone(&credits),
-                    close_timeout: self.write_deadline,
-                };
-                (tokio::spawn(conn::tls_connection(stream, task)), None)
-            }
-            None => {
+        let (events, close_timeout) = (self.events.clone(), self.write_deadline);
+        let task = |commands| conn::TlsTask {
+            id,
+            commands,
+            events: events.clone(),
+            credits: Arc::clone(&credits),
+            close_timeout,
+        };
+        let (writer_task, reader_task) = match secure {
+            Secure::Server(acceptor) => (
+                tokio::spawn(conn::tls_connection(stream, acceptor, task(command_rx))),
+                None,
+            ),
+            Secure::Client(config, address) => match natrix_core::tls::server_name(&address) {
+                Ok(name) => (
+                    tokio::spawn(conn::tls_client_connection(stream, config, name, task(command_rx))),
+                    None,
+                ),
+                Err(e) => {
+                    let now = self.now();
+                    let error = e.to_string();
+                    self.server.handle(now, Input::TlsFailed { conn: id, error });
+                    self.drain();
+                    return;
+                }
+            },
+            Secure::Plain => {
                 let (reader, writer) = tokio::io::split(stream);
                 let writer_task = tokio::spawn(conn::write_loop(
                     id,
@@ -334,6 +376,7 @@ pub async fn serve<L: Listener>(
         client: listener,
         monitor: None,
         cluster: None,
+        cluster_tls: None,
     };
     serve_server(listeners, Server::new(config), log, commands, None).await
 }
@@ -375,6 +418,7 @@ pub async fn serve_observed<L: Listener>(
         events,
         write_deadline,
         tls,
+        route_tls: listeners.cluster_tls,
         _net: std::marker::PhantomData,
     };
     let mut listener = Some(listeners.client);

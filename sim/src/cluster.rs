@@ -251,6 +251,7 @@ pub fn run(seed: u64) -> ClusterOutcome {
                         client: SimListener(client),
                         monitor: None,
                         cluster: Some(SimListener(routes)),
+                        cluster_tls: None,
                     },
                     Server::new(config),
                     quiet,

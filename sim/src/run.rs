@@ -109,6 +109,7 @@ pub fn run(seed: u64) -> Outcome {
                     client: SimListener(listener),
                     monitor: None,
                     cluster: None,
+                    cluster_tls: None,
                 },
                 Server::new(config),
                 log,

@@ -368,7 +368,16 @@ impl Server {
             }
         }
         let ping_at = now + self.route_ping_interval();
+        let tls_deadline = self
+            .cluster
+            .as_ref()
+            .and_then(|c| c.settings.tls.as_ref())
+            .map(|t| now + t.timeout);
+        if let Some(at) = tls_deadline {
+            self.timers.push(std::cmp::Reverse((at, TimerKind::TlsTimeout, id)));
+        }
         if let Some(conn) = self.conn_mut(id) {
+            conn.tls_deadline = tls_deadline;
             conn.route = Some(Box::new(RouteState {
                 solicit,
                 ..RouteState::default()
@@ -421,6 +430,7 @@ impl Server {
             pass: url.and_then(|u| u.password.clone()),
             headers: true,
             name: self.server_id.clone(),
+            tls_required: cluster.settings.tls.is_some(),
             cluster: cluster.name.clone(),
             cluster_dynamic: cluster.dynamic,
             ..RouteConnect::default()
@@ -479,6 +489,8 @@ impl Server {
             port: cluster.settings.port,
             headers: true,
             auth_required: cluster.settings.user.is_some(),
+            tls_required: cluster.settings.tls.is_some(),
+            tls_verify: cluster.settings.tls.as_ref().is_some_and(|t| t.verifies_clients()),
             max_payload: self.config.max_payload,
             ip: self.own_route_url(),
             cluster: cluster.name.clone(),

@@ -122,6 +122,8 @@ pub struct ClusterSettings {
     pub ping_interval: Option<Duration>,
     /// `ping_max` for routes.
     pub ping_max: Option<u32>,
+    /// `tls`: routes are TLS, both ways (the runtime holds the certificates).
+    pub tls: Option<super::tls::TlsSettings>,
 }
 
 impl Default for ClusterSettings {
@@ -140,6 +142,7 @@ impl Default for ClusterSettings {
             connect_backoff: false,
             ping_interval: None,
             ping_max: None,
+            tls: None,
         }
     }
 }
@@ -336,8 +339,18 @@ pub fn parse(block: &Located) -> Result<(ClusterSettings, Parsed), Vec<ConfError
                     settings.ping_interval = Some(interval);
                 }
                 "ping_max" => settings.ping_max = Some(u32::try_from(int(value)?).unwrap_or(u32::MAX)),
-                "tls" | "permissions" | "pool_size" | "accounts" | "compression" | "write_deadline"
-                | "write_timeout" => parsed.not_implemented.push((format!("cluster.{key}"), key_at.clone())),
+                "tls" => {
+                    let (tls, unimplemented) = super::tls::parse(value)?;
+                    for name in unimplemented {
+                        parsed
+                            .not_implemented
+                            .push((format!("cluster.tls.{name}"), key_at.clone()));
+                    }
+                    settings.tls = Some(tls);
+                }
+                "permissions" | "pool_size" | "accounts" | "compression" | "write_deadline" | "write_timeout" => {
+                    parsed.not_implemented.push((format!("cluster.{key}"), key_at.clone()))
+                }
                 _ => {
                     return Err(ConfError {
                         at: Some(key_at.clone()),

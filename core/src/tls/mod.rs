@@ -68,48 +68,12 @@ impl TlsAcceptor {
     /// Builds the acceptor for `settings`, reading the files through `files`.
     pub fn new(settings: &TlsSettings, files: &dyn TlsFiles) -> Result<Self, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let cert_pem = files.read(&settings.cert_file).map_err(TlsError::KeyPair)?;
-        let key_pem = files.read(&settings.key_file).map_err(TlsError::KeyPair)?;
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
-            .collect::<Result<_, _>>()
-            .map_err(|e| {
-            TlsError::KeyPair(format!("tls: failed to find any PEM data in certificate input ({e})"))
-        })?;
-        if chain.is_empty() {
-            return Err(TlsError::KeyPair(
-                "tls: failed to find any PEM data in certificate input".to_string(),
-            ));
-        }
-        let key = PrivateKeyDer::from_pem_slice(&key_pem)
-            .map_err(|_| TlsError::KeyPair("tls: failed to find any PEM data in key input".to_string()))?;
-        let versions: &[&rustls::SupportedProtocolVersion] = match settings.min_version {
-            TlsVersion::V1_2 => &[&rustls::version::TLS13, &rustls::version::TLS12],
-            TlsVersion::V1_3 => &[&rustls::version::TLS13],
-        };
+        let (chain, key) = load_key_pair(settings, files)?;
         let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
-            .with_protocol_versions(versions)
+            .with_protocol_versions(protocol_versions(settings))
             .map_err(|e| TlsError::Config(e.to_string()))?;
         let builder = if settings.verifies_clients() {
-            let mut roots = RootCertStore::empty();
-            match &settings.ca_file {
-                Some(path) => {
-                    let pem = files.read(path).map_err(TlsError::CaFile)?;
-                    let mut found = false;
-                    for cert in CertificateDer::pem_slice_iter(&pem) {
-                        let cert = cert.map_err(|_| TlsError::BadCa)?;
-                        roots.add(cert).map_err(|_| TlsError::BadCa)?;
-                        found = true;
-                    }
-                    if !found {
-                        return Err(TlsError::BadCa);
-                    }
-                }
-                None => {
-                    for cert in files.system_roots() {
-                        let _ = roots.add(cert);
-                    }
-                }
-            }
+            let roots = load_roots(settings, files)?;
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
                 .map_err(|e| TlsError::Config(e.to_string()))?;
@@ -117,12 +81,7 @@ impl TlsAcceptor {
         } else {
             builder.with_no_client_auth()
         };
-        let config = builder.with_single_cert(chain, key).map_err(|e| {
-            TlsError::KeyPair(match e {
-                rustls::Error::InconsistentKeys(_) => "tls: private key does not match public key".to_string(),
-                other => other.to_string(),
-            })
-        })?;
+        let config = builder.with_single_cert(chain, key).map_err(key_pair_error)?;
         Ok(TlsAcceptor {
             config: Arc::new(config),
             handshake_first: settings.handshake_first,
@@ -135,6 +94,122 @@ impl TlsAcceptor {
     }
 }
 
+/// The certificate chain and private key `settings` name.
+fn load_key_pair(
+    settings: &TlsSettings,
+    files: &dyn TlsFiles,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    let cert_pem = files.read(&settings.cert_file).map_err(TlsError::KeyPair)?;
+    let key_pem = files.read(&settings.key_file).map_err(TlsError::KeyPair)?;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::KeyPair(format!("tls: failed to find any PEM data in certificate input ({e})")))?;
+    if chain.is_empty() {
+        return Err(TlsError::KeyPair(
+            "tls: failed to find any PEM data in certificate input".to_string(),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|_| TlsError::KeyPair("tls: failed to find any PEM data in key input".to_string()))?;
+    Ok((chain, key))
+}
+
+/// The CAs `settings` trusts: its `ca_file`, or the system's roots.
+fn load_roots(settings: &TlsSettings, files: &dyn TlsFiles) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    match &settings.ca_file {
+        Some(path) => {
+            let pem = files.read(path).map_err(TlsError::CaFile)?;
+            let mut found = false;
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert = cert.map_err(|_| TlsError::BadCa)?;
+                roots.add(cert).map_err(|_| TlsError::BadCa)?;
+                found = true;
+            }
+            if !found {
+                return Err(TlsError::BadCa);
+            }
+        }
+        None => {
+            for cert in files.system_roots() {
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    Ok(roots)
+}
+
+/// TLS 1.2 and 1.3, or 1.3 only (`min_version`).
+static ALL_VERSIONS: [&rustls::SupportedProtocolVersion; 2] = [&rustls::version::TLS13, &rustls::version::TLS12];
+static TLS13_ONLY: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
+
+fn protocol_versions(settings: &TlsSettings) -> &'static [&'static rustls::SupportedProtocolVersion] {
+    match settings.min_version {
+        TlsVersion::V1_2 => &ALL_VERSIONS,
+        TlsVersion::V1_3 => &TLS13_ONLY,
+    }
+}
+
+fn key_pair_error(e: rustls::Error) -> TlsError {
+    TlsError::KeyPair(match e {
+        rustls::Error::InconsistentKeys(_) => "tls: private key does not match public key".to_string(),
+        other => other.to_string(),
+    })
+}
+
+/// TLS on routes (the cluster block's `tls`): both ends of a route handshake before anything
+/// else; the accepting server with its certificate (and, with `verify`, checking the dialer's),
+/// the dialing server presenting the same certificate and checking the accepting server's
+/// against the CA and the host it dialed.
+#[derive(Clone)]
+pub struct RouteTls {
+    /// For routes accepted on the cluster port (handshake first).
+    pub acceptor: TlsAcceptor,
+    /// For routes this server dials.
+    pub connector: Arc<rustls::ClientConfig>,
+}
+
+impl std::fmt::Debug for RouteTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteTls").finish_non_exhaustive()
+    }
+}
+
+impl RouteTls {
+    /// Builds both sides from the cluster's `tls` block.
+    pub fn new(settings: &TlsSettings, files: &dyn TlsFiles) -> Result<Self, TlsError> {
+        let mut acceptor = TlsAcceptor::new(settings, files)?;
+        acceptor.handshake_first = true;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let (chain, key) = load_key_pair(settings, files)?;
+        let roots = load_roots(settings, files)?;
+        let connector = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(protocol_versions(settings))
+            .map_err(|e| TlsError::Config(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)
+            .map_err(key_pair_error)?;
+        Ok(RouteTls {
+            acceptor,
+            connector: Arc::new(connector),
+        })
+    }
+
+    /// A client session for a route dialed at `address` (`host:port`), checking the peer's
+    /// certificate against `host`.
+    pub fn client_session(&self, address: &str) -> Result<rustls::ClientConnection, rustls::Error> {
+        rustls::ClientConnection::new(Arc::clone(&self.connector), server_name(address)?)
+    }
+}
+
+/// The name a dialed route's certificate must carry: the host of `address` (`host:port`).
+pub fn server_name(address: &str) -> Result<rustls::pki_types::ServerName<'static>, rustls::Error> {
+    let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|_| rustls::Error::General(format!("invalid route host {host:?}")))
+}
+
 /// The negotiated protocol and cipher suite, as nats-server's `/connz` names them (`1.3`,
 /// `TLS_AES_128_GCM_SHA256`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -145,8 +220,8 @@ pub struct SessionInfo {
     pub cipher_suite: String,
 }
 
-/// What a finished handshake negotiated.
-pub fn session_info(session: &rustls::ServerConnection) -> SessionInfo {
+/// What a finished handshake negotiated (either side of it).
+pub fn session_info(session: &rustls::CommonState) -> SessionInfo {
     let version = match session.protocol_version() {
         Some(rustls::ProtocolVersion::TLSv1_3) => "1.3",
         Some(rustls::ProtocolVersion::TLSv1_2) => "1.2",
