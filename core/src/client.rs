@@ -137,14 +137,7 @@ impl Server {
                 None
             }
             ClientOp::Pong => {
-                self.trace(id, || "<<- [PONG]".to_string());
-                let now = self.now;
-                if let Some(conn) = self.conn_mut(id) {
-                    conn.pings_out = 0;
-                    if let Some(started) = conn.rtt_started {
-                        conn.rtt = Some(now.saturating_duration_since(started));
-                    }
-                }
+                self.on_pong(id);
                 None
             }
             ClientOp::Ok => None,
@@ -162,6 +155,18 @@ impl Server {
             ClientOp::Connect(json) => self.on_connect(id, json),
             // The parser reads these on routes only.
             ClientOp::RouteSub { .. } | ClientOp::RouteUnsub { .. } | ClientOp::Routed(_) => None,
+        }
+    }
+
+    /// PONG (from a client or a route): the PINGs are answered, and the round trip measured.
+    pub(crate) fn on_pong(&mut self, id: ConnId) {
+        self.trace(id, || "<<- [PONG]".to_string());
+        let now = self.now;
+        if let Some(conn) = self.conn_mut(id) {
+            conn.pings_out = 0;
+            if let Some(started) = conn.rtt_started {
+                conn.rtt = Some(now.saturating_duration_since(started));
+            }
         }
     }
 

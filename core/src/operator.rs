@@ -38,6 +38,16 @@ impl Server {
         if next.runtime.is_some() && next.runtime != current.runtime {
             refused.push("runtime".to_string());
         }
+        // Routes are set up at start-up; a free route port picked then is not a change.
+        let mut next_cluster = next.cluster.clone();
+        if let (Some(next_c), Some(current_c)) = (next_cluster.as_mut(), current.cluster.as_ref()) {
+            if next_c.port == 0 {
+                next_c.port = current_c.port;
+            }
+        }
+        if next_cluster != current.cluster {
+            refused.push("Cluster".to_string());
+        }
         if !refused.is_empty() {
             let message = format!(
                 "Failed to reload server configuration: config reload not supported for {}",
@@ -107,6 +117,7 @@ impl Server {
         let first = self.now + grace;
         self.lame_duck_at = Some(first);
         self.timers.push(Reverse((first, TimerKind::LameDuck, SERVER_TIMER)));
+        self.announce_lame_duck_to_routes();
         // Tell every client that can hear it, so it can reconnect elsewhere before we close it.
         let ids: Vec<ConnId> = self.clients().map(|c| c.id).collect();
         for id in ids {

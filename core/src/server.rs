@@ -774,10 +774,7 @@ impl Server {
             connect_urls: self.cluster_client_urls(),
             ..Info::default()
         };
-        let json = serde_json::to_vec(&info).unwrap_or_default();
-        let mut line = bytes::BytesMut::with_capacity(json.len() + 8);
-        encode::put_info(&mut line, &json);
-        line.to_vec()
+        encode::info_line(&info)
     }
 
     /// Emits a log line, building it only if its level is enabled.

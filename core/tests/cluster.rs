@@ -147,6 +147,44 @@ fn a_route_from_another_cluster_is_refused() {
     assert_eq!(h.closed(route), Some(natrix_core::CloseReason::ClusterNameConflict));
 }
 
+#[test]
+fn lame_duck_mode_is_announced_to_routes_and_heard_from_them() {
+    let mut h = clustered();
+    let client = h.client(CONNECT);
+    let route = h.route("NPEER1", "C1");
+    h.read(route);
+    assert!(h.read_text(client).contains("10.0.0.9:4222"));
+    // The peer enters lame duck mode: its URL is withdrawn from our clients.
+    h.send(
+        route,
+        b"INFO {\"server_id\":\"NPEER1\",\"cluster\":\"C1\",\"connect_urls\":[\"10.0.0.9:4222\"],\"ldm\":true}\r\n",
+    );
+    let info = h.read_text(client);
+    assert!(info.starts_with("INFO ") && !info.contains("10.0.0.9:4222"), "{info}");
+    // We enter it: the route hears INFO with ldm.
+    h.input(natrix_core::Input::LameDuck);
+    let sent = h.read_text(route);
+    assert!(sent.contains(r#""ldm":true"#), "{sent}");
+}
+
+#[test]
+fn cluster_settings_need_a_restart() {
+    let mut h = clustered();
+    let mut next = h.server.config().clone();
+    if let Some(cluster) = next.cluster.as_mut() {
+        cluster.name = Some("renamed".to_string());
+    }
+    h.input(natrix_core::Input::Reload(Box::new(next)));
+    assert!(
+        h.logs
+            .iter()
+            .any(|l| l.contains("config reload not supported for Cluster")),
+        "{:?}",
+        h.logs
+    );
+    assert_eq!(h.server.cluster_name(), Some("C1"));
+}
+
 mod peer_input {
     use super::*;
     use proptest::prelude::*;

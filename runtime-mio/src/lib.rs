@@ -282,15 +282,9 @@ impl EventLoop {
             let Some(id) = self.server.route_dialed(now, dial, peer, local) else {
                 continue;
             };
-            let session = match self.route_tls.as_ref().map(|tls| tls.client_session(&address)) {
-                Some(Ok(session)) => Some((session.into(), true)),
-                Some(Err(e)) => {
-                    let error = e.to_string();
-                    self.server.handle(now, Input::TlsFailed { conn: id, error });
-                    self.drain();
-                    continue;
-                }
-                None => None,
+            let made = self.route_tls.as_ref().map(|tls| tls.client_session(&address));
+            let Ok(session) = self.session_or_fail(id, made, true) else {
+                continue;
             };
             let stream = stream
                 .set_nonblocking(true)
@@ -321,15 +315,9 @@ impl EventLoop {
                     let local = stream.local_addr().unwrap_or(peer);
                     let now = self.now();
                     let id = self.server.accept_route(now, peer, local);
-                    let session = match self.route_tls.as_ref().map(|tls| tls.acceptor.session()) {
-                        Some(Ok(session)) => Some((session.into(), true)),
-                        Some(Err(e)) => {
-                            let error = e.to_string();
-                            self.server.handle(now, Input::TlsFailed { conn: id, error });
-                            self.drain();
-                            continue;
-                        }
-                        None => None,
+                    let made = self.route_tls.as_ref().map(|tls| tls.acceptor.session());
+                    let Ok(session) = self.session_or_fail(id, made, true) else {
+                        continue;
                     };
                     self.register(id, stream, session);
                 }
@@ -340,6 +328,28 @@ impl EventLoop {
                     return;
                 }
             }
+        }
+    }
+
+    /// The TLS session a new connection needs (`made`, when TLS is on), with whether its
+    /// handshake comes first. A session that cannot be made fails the connection's handshake:
+    /// the core logs it and closes the connection, and the caller drops the socket.
+    fn session_or_fail<S: Into<natrix_core::tls::rustls::Connection>>(
+        &mut self,
+        id: ConnId,
+        made: Option<Result<S, natrix_core::tls::rustls::Error>>,
+        handshake_first: bool,
+    ) -> Result<Option<(natrix_core::tls::rustls::Connection, bool)>, ()> {
+        match made {
+            Some(Ok(session)) => Ok(Some((session.into(), handshake_first))),
+            Some(Err(e)) => {
+                let now = self.now();
+                let error = e.to_string();
+                self.server.handle(now, Input::TlsFailed { conn: id, error });
+                self.drain();
+                Err(())
+            }
+            None => Ok(None),
         }
     }
 
@@ -462,22 +472,10 @@ impl EventLoop {
                     let _ = stream.set_nodelay(true);
                     let now = self.now();
                     let id = self.server.accept(now, peer);
-                    let session = match &self.tls {
-                        Some(acceptor) => match acceptor.session() {
-                            Ok(session) => Some((session.into(), acceptor.handshake_first)),
-                            Err(e) => {
-                                self.server.handle(
-                                    now,
-                                    Input::TlsFailed {
-                                        conn: id,
-                                        error: e.to_string(),
-                                    },
-                                );
-                                self.drain();
-                                continue;
-                            }
-                        },
-                        None => None,
+                    let handshake_first = self.tls.as_ref().is_some_and(|t| t.handshake_first);
+                    let made = self.tls.as_ref().map(|acceptor| acceptor.session());
+                    let Ok(session) = self.session_or_fail(id, made, handshake_first) else {
+                        continue;
                     };
                     self.register(id, stream, session);
                 }

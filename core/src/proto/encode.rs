@@ -45,13 +45,7 @@ pub fn put_msg_line(
         out.put_u8(b' ');
         out.put_slice(reply);
     }
-    if let Some(header_len) = header_len {
-        out.put_u8(b' ');
-        put_decimal(out, header_len as u64);
-    }
-    out.put_u8(b' ');
-    put_decimal(out, total_len as u64);
-    out.put_slice(b"\r\n");
+    put_sizes(out, header_len, total_len);
 }
 
 /// Appends an `RMSG` (when `header_len` is `None`) or `HMSG` control line for a route:
@@ -92,6 +86,11 @@ pub fn put_routed_line(
             }
         }
     }
+    put_sizes(out, header_len, total_len);
+}
+
+/// Appends ` [<header size>] <total size>\r\n`, the end of every message line.
+fn put_sizes(out: &mut BytesMut, header_len: Option<usize>, total_len: usize) {
     if let Some(header_len) = header_len {
         out.put_u8(b' ');
         put_decimal(out, header_len as u64);
@@ -106,6 +105,14 @@ pub fn put_err(out: &mut BytesMut, text: &str) {
     out.put_slice(b"-ERR '");
     out.put_slice(text.as_bytes());
     out.put_slice(b"'\r\n");
+}
+
+/// The whole `INFO` line for `info`.
+pub fn info_line(info: &super::Info) -> Vec<u8> {
+    let json = serde_json::to_vec(info).unwrap_or_default();
+    let mut line = BytesMut::with_capacity(json.len() + 8);
+    put_info(&mut line, &json);
+    line.to_vec()
 }
 
 /// Appends `INFO <json> \r\n` (nats-server puts a space before the CRLF).
