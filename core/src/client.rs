@@ -94,10 +94,6 @@ pub(crate) fn subscribe_violation_text(subject: &[u8], queue: Option<&[u8]>) -> 
 impl Server {
     /// Acts on one operation. Returns new parser limits when the operation changed them.
     pub(crate) fn process_op(&mut self, id: ConnId, op: ClientOp<'_>) -> Option<ParserLimits> {
-        if self.conn(id).is_some_and(|c| c.route.is_some()) {
-            self.process_route_op(id, op);
-            return None;
-        }
         // Messages, interest changes and PINGs count as activity that makes our PING
         // unnecessary; a PONG does not (nats-server's lastIn).
         if matches!(

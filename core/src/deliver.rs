@@ -39,6 +39,27 @@ impl Queues<'_> {
     }
 }
 
+/// What became of one delivery.
+enum Delivery {
+    /// The subscriber has the message.
+    Taken,
+    /// Not for this subscriber (its own message without echo, a spent `UNSUB max`, a
+    /// permission, a closed connection).
+    Refused,
+    /// The subscription stands for interest of the server behind this route.
+    Remote(ConnId),
+}
+
+impl From<bool> for Delivery {
+    fn from(taken: bool) -> Delivery {
+        if taken {
+            Delivery::Taken
+        } else {
+            Delivery::Refused
+        }
+    }
+}
+
 /// What every delivery of one publish shares.
 pub(crate) struct Message<'a> {
     pub(crate) from: ConnId,
@@ -161,13 +182,11 @@ impl Server {
         let mut delivered = false;
         let mut remotes = RemoteTargets::new();
         for &key in &result.plain {
-            if let Some(route) = self.remote_of(account, key) {
-                if message.to_routes {
-                    remotes.add(route, None);
-                }
-                continue;
+            match self.deliver(account.0 as usize, key, message) {
+                Delivery::Taken => delivered = true,
+                Delivery::Remote(route) if message.to_routes => remotes.add(route, None),
+                Delivery::Remote(_) | Delivery::Refused => {}
             }
-            delivered |= self.deliver(account.0 as usize, key, message);
         }
         for group in &result.queues {
             if !message.queues.admits(&group.name) {
@@ -183,13 +202,14 @@ impl Server {
             let mut taken = false;
             for i in 0..members.len() {
                 let key = members[(start + i) % members.len()];
-                if let Some(route) = self.remote_of(account, key) {
-                    remote_member = remote_member.or(Some((route, key)));
-                    continue;
-                }
-                if self.deliver(account.0 as usize, key, message) {
-                    taken = true;
-                    break;
+                match self.deliver(account.0 as usize, key, message) {
+                    Delivery::Taken => {
+                        taken = true;
+                        break;
+                    }
+                    // Remote members are the fallback: one of ours takes it if it can.
+                    Delivery::Remote(route) => remote_member = remote_member.or(Some((route, key))),
+                    Delivery::Refused => {}
                 }
             }
             if !taken && message.to_routes {
@@ -202,15 +222,6 @@ impl Server {
             delivered |= self.forward_to_routes(account, &remotes, message);
         }
         delivered
-    }
-
-    /// The route behind a subscription that stands for remote interest.
-    fn remote_of(&self, account: AccountId, key: SubKey) -> Option<ConnId> {
-        self.accounts[account.0 as usize]
-            .subs
-            .get(key.0 as usize)
-            .filter(|s| s.remote)
-            .map(|s| s.conn)
     }
 
     /// Carries `message` across a service import of `account`, or back as the response to a
@@ -312,38 +323,41 @@ impl Server {
         self.route(forward.to, &forwarded)
     }
 
-    /// Delivers to one subscription; false if it could not take the message (its own
-    /// publisher without echo, or gone).
-    fn deliver(&mut self, account: usize, key: SubKey, message: &Message<'_>) -> bool {
+    /// Delivers to one subscription, or says it stands for a route's interest (the caller
+    /// forwards once per route).
+    fn deliver(&mut self, account: usize, key: SubKey, message: &Message<'_>) -> Delivery {
         let acc = &mut self.accounts[account];
         let Some(sub) = acc.subs.get_mut(key.0 as usize) else {
-            return false;
+            return Delivery::Refused;
         };
+        if sub.remote {
+            return Delivery::Remote(sub.conn);
+        }
         if let Some(forward) = &sub.forward {
             if message.from_service {
-                return false;
+                return Delivery::Refused;
             }
             let forward = forward.clone();
-            return self.forward_stream(&forward, message);
+            return Delivery::from(self.forward_stream(&forward, message));
         }
         if sub.conn == message.from && !message.echo {
-            return false;
+            return Delivery::Refused;
         }
         if sub.max.is_some_and(|max| sub.delivered >= max) {
-            return false;
+            return Delivery::Refused;
         }
         sub.delivered += 1;
         let finished = sub.max.is_some_and(|max| sub.delivered >= max);
         let conn_id = sub.conn;
         let Some(conn) = self.conns.get_mut(conn_id.index as usize).filter(|c| c.id == conn_id) else {
-            return false;
+            return Delivery::Refused;
         };
         if let Some(perms) = conn.perms.as_mut() {
             if perms.filter_deliveries && !perms.may_receive(message.subject) {
                 if let Some(sub) = acc.subs.get_mut(key.0 as usize) {
                     sub.delivered -= 1;
                 }
-                return false;
+                return Delivery::Refused;
             }
             if let Some(reply) = message.reply.filter(|_| perms.tracks_replies()) {
                 perms.record_reply(reply, self.now);
@@ -380,7 +394,7 @@ impl Server {
             self.signal_write(conn_id);
             self.note_backlog(conn_id, message.from);
         }
-        true
+        Delivery::Taken
     }
 
     fn slow_consumer(&mut self, id: ConnId) {

@@ -617,6 +617,7 @@ impl Server {
         let now = self.now;
         let Some(conn) = self.conn_mut(id) else { return };
         conn.last_activity = now;
+        let route = conn.route.is_some();
         // Reads that were under way when an authentication check paused the connection wait
         // for its answer.
         if conn.pending_auth.is_some() {
@@ -634,7 +635,12 @@ impl Server {
                     return;
                 }
             };
-            let new_limits = self.process_op(id, op);
+            let new_limits = if route {
+                self.process_route_op(id, op);
+                None
+            } else {
+                self.process_op(id, op)
+            };
             if self.conn(id).is_none() {
                 self.stall_requested = false;
                 return;
