@@ -236,6 +236,7 @@ pub fn run(seed: u64) -> ClusterOutcome {
                     // A restarted server is a new server, with a new id.
                     seed: seed.wrapping_mul(31).wrapping_add((n as u64) << 8 | incarnation.get()),
                     ping_interval: Duration::from_secs(1),
+                    debug: std::env::var_os("SIM_CLUSTER_LOG").is_some(),
                     cluster: Some(ClusterSettings {
                         name: Some("sim".to_string()),
                         port: ROUTE_PORT,
@@ -245,7 +246,14 @@ pub fn run(seed: u64) -> ClusterOutcome {
                     ..Config::default()
                 };
                 let (_keep, commands) = tokio::sync::mpsc::unbounded_channel();
-                let quiet: LogSink = Arc::new(|_, _| {});
+                // SIM_CLUSTER_LOG=1 prints every server's log (debug level) with the virtual time.
+                let verbose = std::env::var_os("SIM_CLUSTER_LOG").is_some();
+                let name = host(n);
+                let quiet: LogSink = Arc::new(move |level, line| {
+                    if verbose {
+                        println!("{:>9.3?} {name} {} {line}", now(), level.tag());
+                    }
+                });
                 natrix_tokio::serve_observed(
                     natrix_tokio::Listeners {
                         client: SimListener(client),

@@ -164,7 +164,9 @@ impl Server {
         if let Some(cluster) = self.cluster.as_mut() {
             for (index, solicit) in cluster.solicits.iter_mut().enumerate() {
                 let ours = route.solicit == Some(index) && solicit.state == SolicitState::Connected(conn.id);
+                // A duplicate's close leaves the server reached through the connection kept.
                 let linked = route.registered
+                    && reason != CloseReason::DuplicateRoute
                     && solicit.state == SolicitState::Linked
                     && remote.is_some()
                     && solicit.remote_id == remote;

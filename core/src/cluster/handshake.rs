@@ -384,11 +384,16 @@ impl Server {
         }
         let existing = self.cluster.as_ref().and_then(|c| c.routes.get(&remote).copied());
         if let Some(existing) = existing {
-            // Two connections to the same server: keep the one the smaller id dialed, as the
-            // peer will.
+            // Two connections to the same server. Dialed from opposite ends (both servers
+            // dialed at once): keep the one the smaller id dialed, as the peer will. Dialed
+            // from the same end (two URLs for one server): keep the one already registered.
             let we_dialed_new = solicit.is_some();
+            let we_dialed_existing = self
+                .conn(existing)
+                .and_then(|c| c.route.as_ref())
+                .is_some_and(|r| r.solicit.is_some());
             let keep_ours = self.server_id < remote;
-            if we_dialed_new != keep_ours {
+            if we_dialed_new == we_dialed_existing || we_dialed_new != keep_ours {
                 self.debug(id, || format!("Detected duplicate remote route {remote:?}"));
                 if let (Some(index), Some(cluster)) = (solicit, self.cluster.as_mut()) {
                     cluster.solicits[index].state = SolicitState::Linked;
@@ -411,16 +416,28 @@ impl Server {
             self.debug(existing, || format!("Detected duplicate remote route {remote:?}"));
             self.close(existing, CloseReason::DuplicateRoute, true);
         }
-        self.register_route(id, info, solicit.is_none());
+        self.register_route(id, info);
     }
 
-    pub(super) fn register_route(&mut self, id: ConnId, info: Info, accepted: bool) {
+    pub(super) fn register_route(&mut self, id: ConnId, info: Info) {
         let remote = info.server_id.clone();
         if let Some(cluster) = self.cluster.as_mut() {
             cluster.routes.insert(remote.clone(), id);
-            for solicit in &mut cluster.solicits {
-                if solicit.remote_id.as_deref() == Some(&remote) {
-                    solicit.attempts = 0;
+            let through = self
+                .conns
+                .get(id.index as usize)
+                .and_then(|c| c.route.as_ref())
+                .and_then(|r| r.solicit);
+            for (index, solicit) in cluster.solicits.iter_mut().enumerate() {
+                if solicit.remote_id.as_deref() != Some(&remote) {
+                    continue;
+                }
+                solicit.attempts = 0;
+                // Another URL learned for the same server: this route stands for it.
+                if Some(index) != through && !solicit.configured && solicit.state != SolicitState::Linked {
+                    if let SolicitState::Waiting(_) | SolicitState::Done = solicit.state {
+                        solicit.state = SolicitState::Linked;
+                    }
                 }
             }
         }
@@ -432,17 +449,18 @@ impl Server {
         self.debug(id, || "Sent local subscriptions to route".to_string());
         // Measure the round trip at once.
         self.send_route_ping(id);
-        if accepted {
-            // Gossip: the other routes learn about the newcomer and dial it.
-            let line = encode::info_line(&info);
-            let others: Vec<ConnId> = self
-                .cluster
-                .as_ref()
-                .map(|c| c.routes.values().copied().filter(|r| *r != id).collect())
-                .unwrap_or_default();
-            for other in others {
-                self.send(other, &line);
-            }
+        // Gossip: the other routes learn about the newcomer and dial it. nats-server forwards
+        // what it accepted (and what it dials by gossip); a server we dialed back after it
+        // restarted is news to the others as well, so every registration is forwarded (a
+        // server that knows the newcomer already ignores it).
+        let line = encode::info_line(&info);
+        let others: Vec<ConnId> = self
+            .cluster
+            .as_ref()
+            .map(|c| c.routes.values().copied().filter(|r| *r != id).collect())
+            .unwrap_or_default();
+        for other in others {
+            self.send(other, &line);
         }
         if !info.connect_urls.is_empty() {
             self.send_client_urls();

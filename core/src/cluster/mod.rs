@@ -5,7 +5,7 @@
 //! port ([`Server::accept_route`]). Both ends send INFO; the dialing end first sends CONNECT,
 //! which carries its credentials and cluster name. When a server's INFO arrives the route is
 //! registered: each side sends `RS+` for everything its own clients are subscribed to
-//! (`interest.rs`), and the accepting side forwards the newcomer's INFO to its other routes, so
+//! (`interest.rs`), and each side forwards the newcomer's INFO to its other routes, so
 //! they dial it too (gossip) and the mesh closes. Two connections between the same pair of
 //! servers (both dialed at once) are settled the same way on both ends: the one dialed by the
 //! server with the smaller id stays.
