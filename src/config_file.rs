@@ -79,6 +79,9 @@ fn apply_cluster_flags(opts: &Options, config: &mut Config) -> Result<(), String
     if !any {
         return Ok(());
     }
+    if opts.routes.is_some() && opts.cluster.is_none() && config.cluster.is_none() {
+        return Err("solicited routes require cluster capabilities, e.g. --cluster".to_string());
+    }
     let cluster = config.cluster.get_or_insert_with(Default::default);
     if let Some(url) = &opts.cluster {
         cluster.apply_listen_url(url)?;
@@ -215,4 +218,50 @@ fn tls_acceptor(config: &Config) -> Result<Option<TlsAcceptor>, String> {
     TlsAcceptor::new(settings, &DiskTls)
         .map(Some)
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(args: &[&str]) -> Options {
+        match crate::cli::parse(args.iter().map(|a| a.to_string())) {
+            Ok(crate::cli::Command::Run(opts)) => *opts,
+            other => panic!("not a run: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn cluster_flags_build_the_cluster_settings() {
+        let opts = options(&[
+            "--cluster",
+            "nats://ruser:pw@127.0.0.1:-1",
+            "--routes",
+            "nats://a:6222, nats-route://b:7000",
+            "--cluster_name",
+            "prod",
+            "--no_advertise",
+            "--connect_retries",
+            "3",
+        ]);
+        let mut config = Config::default();
+        apply_flags(&opts, &mut config).unwrap();
+        let cluster = config.cluster.expect("clustered");
+        assert_eq!((cluster.host.as_str(), cluster.port), ("127.0.0.1", 0));
+        assert_eq!(cluster.user.as_deref(), Some("ruser"));
+        assert_eq!(
+            cluster.routes.iter().map(|r| r.address()).collect::<Vec<_>>(),
+            ["a:6222", "b:7000"]
+        );
+        assert_eq!(cluster.name.as_deref(), Some("prod"));
+        assert!(cluster.no_advertise);
+        assert_eq!(cluster.connect_retries, 3);
+    }
+
+    #[test]
+    fn routes_without_a_cluster_are_refused_as_nats_server_does() {
+        let mut config = Config::default();
+        let error = apply_flags(&options(&["--routes", "nats://a:6222"]), &mut config).unwrap_err();
+        assert_eq!(error, "solicited routes require cluster capabilities, e.g. --cluster");
+    }
 }
