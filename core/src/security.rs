@@ -234,6 +234,10 @@ impl Server {
     /// The runtime checked a password: let the client in (and handle what it sent meanwhile),
     /// or refuse it.
     pub(crate) fn on_password_checked(&mut self, id: ConnId, ok: bool) {
+        if self.conn(id).is_some_and(|c| c.route.is_some()) {
+            self.on_route_password_checked(id, ok);
+            return;
+        }
         let Some(conn) = self.conn_mut(id) else { return };
         let Some(pending) = conn.pending_auth.take() else {
             return;

@@ -74,15 +74,21 @@ impl Harness {
     /// Accepts a route from a server with id `server_id` in cluster `cluster`, sends its INFO,
     /// and returns the connection (what the server sent is in `unread`).
     pub fn route(&mut self, server_id: &str, cluster: &str) -> ConnId {
+        let id = self.accept_route();
+        let info = format!(
+            "INFO {{\"server_id\":\"{server_id}\",\"server_name\":\"{server_id}\",\"port\":6222,\"cluster\":\"{cluster}\",\"connect_urls\":[\"10.0.0.9:4222\"]}}\r\n"
+        );
+        self.send(id, info.as_bytes());
+        id
+    }
+
+    /// Accepts a connection on the cluster port and returns its id (our INFO is in `unread`).
+    pub fn accept_route(&mut self) -> ConnId {
         let peer: SocketAddr = "127.0.0.1:50000".parse().expect("literal address");
         let local: SocketAddr = "127.0.0.1:6222".parse().expect("literal address");
         let id = self.server.accept_route(self.now, peer, local);
         self.peers.insert(id, Peer::default());
         self.drain();
-        let info = format!(
-            "INFO {{\"server_id\":\"{server_id}\",\"server_name\":\"{server_id}\",\"port\":6222,\"cluster\":\"{cluster}\",\"connect_urls\":[\"10.0.0.9:4222\"]}}\r\n"
-        );
-        self.send(id, info.as_bytes());
         id
     }
 

@@ -185,6 +185,49 @@ fn cluster_settings_need_a_restart() {
     assert_eq!(h.server.cluster_name(), Some("C1"));
 }
 
+#[test]
+fn route_credentials_are_checked_and_a_bcrypt_password_off_the_core() {
+    let hash = bcrypt::hash("s3cret", 4).expect("hash");
+    let mut h = Harness::new(Config {
+        cluster: Some(ClusterSettings {
+            name: Some("C1".to_string()),
+            host: "127.0.0.1".to_string(),
+            user: Some("ruser".to_string()),
+            password: Some(hash),
+            ..ClusterSettings::default()
+        }),
+        ..Config::default()
+    });
+    h.defer_password_checks = true;
+    let connect = |pass: &str| {
+        format!(
+            "CONNECT {{\"user\":\"ruser\",\"pass\":\"{pass}\",\"cluster\":\"C1\",\"name\":\"NPEER1\"}}\r\nINFO {{\"server_id\":\"NPEER1\",\"cluster\":\"C1\"}}\r\n"
+        )
+    };
+    let route = h.accept_route();
+    assert!(h.read_text(route).contains(r#""auth_required":true"#));
+    h.send(route, connect("s3cret").as_bytes());
+    // The INFO that came with CONNECT waits for the check.
+    assert_eq!(h.server.route_count(), 0);
+    assert!(h.paused(route));
+    h.answer_password_checks();
+    assert_eq!(h.server.route_count(), 1);
+    assert!(!h.paused(route));
+
+    let bad = h.accept_route();
+    h.read(bad);
+    h.send(bad, connect("wrong").as_bytes());
+    h.answer_password_checks();
+    assert!(h.read_text(bad).contains("-ERR 'Authorization Violation'"));
+    assert_eq!(h.closed(bad), Some(natrix_core::CloseReason::AuthenticationViolation));
+    // Anything but CONNECT first is refused too.
+    let early = h.accept_route();
+    h.read(early);
+    h.send(early, b"INFO {\"server_id\":\"NPEER2\",\"cluster\":\"C1\"}\r\n");
+    assert_eq!(h.closed(early), Some(natrix_core::CloseReason::AuthenticationViolation));
+    assert_eq!(h.server.route_count(), 1);
+}
+
 mod peer_input {
     use super::*;
     use proptest::prelude::*;

@@ -260,18 +260,44 @@ impl Server {
         };
         let Some(cluster) = self.cluster.as_ref() else { return };
         if let Some(user) = &cluster.settings.user {
-            let password = cluster.settings.password.as_deref().unwrap_or_default();
-            let ok = connect
+            use crate::auth::credentials::{constant_time_eq, is_bcrypt, PasswordCheck};
+            let password = cluster.settings.password.clone().unwrap_or_default();
+            let user_ok = connect
                 .user
                 .as_deref()
-                .is_some_and(|u| crate::auth::credentials::constant_time_eq(u.as_bytes(), user.as_bytes()))
-                && crate::auth::credentials::constant_time_eq(
+                .is_some_and(|u| constant_time_eq(u.as_bytes(), user.as_bytes()));
+            if user_ok && is_bcrypt(&password) {
+                // bcrypt is slow by design: the runtime checks it off the core's thread, and
+                // the route waits (its later bytes are held, as a client's are).
+                let check = PasswordCheck {
+                    hash: password.clone(),
+                    password: connect.pass.clone().unwrap_or_default(),
+                };
+                if let Some(conn) = self.conn_mut(id) {
+                    conn.pending_auth = Some(Box::new(crate::conn::PendingAuth {
+                        then: crate::auth::Authenticated {
+                            identity: crate::auth::Identity::Anonymous,
+                            account: crate::account::AccountId(0),
+                            permissions: None,
+                        },
+                        refused: crate::auth::Refused {
+                            log: "authentication error".to_string(),
+                        },
+                        hash: password,
+                    }));
+                    if let Some(route) = conn.route.as_mut() {
+                        route.awaiting_name = Some((connect.cluster, connect.cluster_dynamic));
+                    }
+                }
+                self.outputs.push_back(crate::Output::CheckPassword { conn: id, check });
+                return;
+            }
+            let ok = user_ok
+                && constant_time_eq(
                     connect.pass.as_deref().unwrap_or_default().as_bytes(),
                     password.as_bytes(),
                 );
             if !ok {
-                let user = connect.user.unwrap_or_default();
-                let _ = user;
                 self.auth_violation(id, "authentication error".to_string());
                 return;
             }
@@ -282,6 +308,32 @@ impl Server {
         }
         // A refusal closes the route; nothing else to do either way.
         self.check_cluster_name(id, &connect.cluster, connect.cluster_dynamic);
+    }
+
+    /// The runtime checked a route's bcrypt password: refuse the route, or carry on with its
+    /// CONNECT (the cluster name) and the bytes that arrived meanwhile.
+    pub(crate) fn on_route_password_checked(&mut self, id: ConnId, ok: bool) {
+        let Some(conn) = self.conn_mut(id) else { return };
+        if conn.pending_auth.take().is_none() {
+            return;
+        }
+        let held = std::mem::take(&mut conn.held);
+        if !ok {
+            self.auth_violation(id, "authentication error".to_string());
+            return;
+        }
+        conn.authenticated = true;
+        conn.auth_deadline = None;
+        let name = conn.route.as_mut().and_then(|r| r.awaiting_name.take());
+        self.outputs.push_back(crate::Output::ResumeReading(id));
+        if let Some((cluster, dynamic)) = name {
+            if !self.check_cluster_name(id, &cluster, dynamic) {
+                return;
+            }
+        }
+        for data in held {
+            self.on_received(id, data);
+        }
     }
 
     /// Settles a cluster name the peer announced. A made-up name yields to a configured one (or

@@ -109,6 +109,9 @@ pub(crate) struct RouteState {
     pub info: Option<Box<Info>>,
     /// Registered in `Cluster::routes`.
     pub registered: bool,
+    /// The CONNECT's cluster name (and whether it was made up), while its bcrypt password is
+    /// being checked.
+    pub awaiting_name: Option<(String, bool)>,
     /// Interest the remote announced: (account, subject, queue) to the subscription standing
     /// for it and the queue weight.
     pub subs: BTreeMap<(AccountId, InterestKey), (crate::account::SubKey, u32)>,
