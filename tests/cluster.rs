@@ -289,7 +289,7 @@ fn accounts_and_imports_work_across_servers() {
             let service = login("svc").connect(first.url()).await.unwrap();
             let app = login("app").connect(second.url()).await.unwrap();
             let other_app = login("app").connect(first.url()).await.unwrap();
-            let mut requests = service.subscribe("time.now").await.unwrap();
+            let requests = service.subscribe("time.now").await.unwrap();
             let mut ticks = app.subscribe("svc.ticks.>").await.unwrap();
             let mut plain = other_app.subscribe("time.now").await.unwrap();
             service.flush().await.unwrap();
@@ -297,14 +297,7 @@ fn accounts_and_imports_work_across_servers() {
             other_app.flush().await.unwrap();
             wait_for_remote_subs(second.monitor_port(), 2);
             wait_for_remote_subs(first.monitor_port(), 1);
-            let responder = service.clone();
-            tokio::spawn(async move {
-                while let Some(request) = requests.next().await {
-                    if let Some(reply) = request.reply {
-                        let _ = responder.publish(reply, "12:00".into()).await;
-                    }
-                }
-            });
+            common::cluster::respond(service.clone(), requests, "12:00");
             // A request in APP on the second server reaches the service in SVC on the first,
             // and the response finds its way back.
             let answer = tokio::time::timeout(WAIT, app.request("time.now", "?".into()))

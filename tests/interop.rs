@@ -181,17 +181,10 @@ fn natrix_and_nats_server_form_one_cluster() {
         }
 
         // A request from natrix answered on nats-server.
-        let mut service = on_gnatsd.subscribe("svc").await.unwrap();
+        let service = on_gnatsd.subscribe("svc").await.unwrap();
         on_gnatsd.flush().await.unwrap();
         wait_for_remote_subs(natrix_mio.monitor_port(), 3);
-        let responder = on_gnatsd.clone();
-        tokio::spawn(async move {
-            while let Some(request) = service.next().await {
-                if let Some(reply) = request.reply {
-                    let _ = responder.publish(reply, "pong".into()).await;
-                }
-            }
-        });
+        common::cluster::respond(on_gnatsd.clone(), service, "pong");
         let answer = tokio::time::timeout(WAIT, on_mio.request("svc", "ping".into()))
             .await
             .unwrap()

@@ -756,29 +756,36 @@ impl Server {
         self.timers.push(Reverse((at, TimerKind::WriteCheck, id)));
     }
 
-    /// The INFO line for a client.
-    pub(crate) fn client_info(&self, cid: u64, peer: SocketAddr, nonce: Option<&str>) -> Vec<u8> {
-        let tls = self.config.tls.as_ref();
-        let info = Info {
+    /// What every INFO this server sends says about it, clients' and routes' alike.
+    pub(crate) fn base_info(&self) -> Info {
+        Info {
             server_id: self.server_id.clone(),
             server_name: self.server_name().to_string(),
             version: COMPATIBLE_VERSION.to_string(),
             proto: 1,
             go: self.config.toolchain.clone(),
+            headers: true,
+            max_payload: self.config.max_payload,
+            ..Info::default()
+        }
+    }
+
+    /// The INFO line for a client.
+    pub(crate) fn client_info(&self, cid: u64, peer: SocketAddr, nonce: Option<&str>) -> Vec<u8> {
+        let tls = self.config.tls.as_ref();
+        let info = Info {
             host: self.config.host.clone(),
             port: self.config.port,
-            headers: true,
             auth_required: self.auth.advertises_auth(),
             tls_required: tls.is_some(),
             tls_verify: tls.is_some_and(|t| t.verifies_clients()),
-            max_payload: self.config.max_payload,
             client_id: cid,
             client_ip: peer.ip().to_string(),
             nonce: nonce.unwrap_or_default().to_string(),
             ldm: self.lame_duck_at.is_some(),
             cluster: self.cluster.as_ref().map(|c| c.name.clone()).unwrap_or_default(),
             connect_urls: self.cluster_client_urls(),
-            ..Info::default()
+            ..self.base_info()
         };
         encode::info_line(&info)
     }

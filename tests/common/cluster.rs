@@ -5,6 +5,18 @@ use std::time::{Duration, Instant};
 
 use super::{http_get, Natrix};
 
+/// Answers every request on `requests` with `answer`, in the background.
+pub fn respond(client: async_nats::Client, mut requests: async_nats::Subscriber, answer: &'static str) {
+    use futures::StreamExt;
+    tokio::spawn(async move {
+        while let Some(request) = requests.next().await {
+            if let Some(reply) = request.reply {
+                let _ = client.publish(reply, answer.into()).await;
+            }
+        }
+    });
+}
+
 /// How long a cluster takes at most to form or converge in these tests.
 pub const WAIT: Duration = Duration::from_secs(10);
 

@@ -8,7 +8,6 @@ use std::time::Duration;
 use super::{join, unspecified, RouteState, Solicit, SolicitState, DEFAULT_ROUTE_AUTH_TIMEOUT};
 
 use crate::config::cluster::{RouteUrl, ROUTE_MAX_PING_INTERVAL};
-use crate::config::COMPATIBLE_VERSION;
 use crate::conn::{CloseReason, ConnId};
 use crate::proto::{encode, Info, RouteConnect};
 use crate::server::{Level, Server, TimerKind};
@@ -150,18 +149,11 @@ impl Server {
             return Vec::new();
         };
         let info = Info {
-            server_id: self.server_id.clone(),
-            server_name: self.server_name().to_string(),
-            version: COMPATIBLE_VERSION.to_string(),
-            proto: 1,
-            go: self.config.toolchain.clone(),
             host: cluster.settings.host.clone(),
             port: cluster.settings.port,
-            headers: true,
             auth_required: cluster.settings.user.is_some(),
             tls_required: cluster.settings.tls.is_some(),
             tls_verify: cluster.settings.tls.as_ref().is_some_and(|t| t.verifies_clients()),
-            max_payload: self.config.max_payload,
             ip: self.own_route_url(),
             cluster: cluster.name.clone(),
             cluster_dynamic: cluster.dynamic,
@@ -171,7 +163,7 @@ impl Server {
             } else {
                 self.own_client_urls()
             },
-            ..Info::default()
+            ..self.base_info()
         };
         encode::info_line(&info)
     }
