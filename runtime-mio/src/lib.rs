@@ -291,16 +291,7 @@ impl EventLoop {
                 .map(|()| mio::net::TcpStream::from_std(stream));
             match stream {
                 Ok(stream) => self.register(id, stream, session),
-                Err(_) => {
-                    self.server.handle(
-                        now,
-                        Input::Closed {
-                            conn: id,
-                            reason: CloseReason::ReadError,
-                        },
-                    );
-                    self.drain();
-                }
+                Err(_) => self.abandon(id),
             }
         }
     }
@@ -353,6 +344,14 @@ impl EventLoop {
         }
     }
 
+    /// The core's connection `id` has no usable socket: tell the core it is gone.
+    fn abandon(&mut self, id: ConnId) {
+        let now = self.now();
+        let reason = CloseReason::ReadError;
+        self.server.handle(now, Input::Closed { conn: id, reason });
+        self.drain();
+    }
+
     /// Registers connection `id`'s socket with the loop and drains what its arrival produced.
     fn register(
         &mut self,
@@ -360,7 +359,6 @@ impl EventLoop {
         stream: mio::net::TcpStream,
         session: Option<(natrix_core::tls::rustls::Connection, bool)>,
     ) {
-        let now = self.now();
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         let mut conn = Conn::new(id, stream, session);
@@ -370,14 +368,7 @@ impl EventLoop {
             .register(&mut conn.stream, Token(key), Interest::READABLE)
         {
             (self.log)(Level::Error, &format!("Error registering connection: {e}"));
-            self.server.handle(
-                now,
-                Input::Closed {
-                    conn: id,
-                    reason: CloseReason::ReadError,
-                },
-            );
-            self.drain();
+            self.abandon(id);
             return;
         }
         entry.insert(conn);

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::format::{ConfError, Located, Location, Value};
+use super::options;
 use crate::auth::settings::Authorization;
 
 /// nats-server's conventional route port.
@@ -173,35 +174,29 @@ fn conf_err(value: &Located, message: String) -> ConfError {
     }
 }
 
+/// An error from the file's shared value readers, located at `value` (the cluster block's
+/// errors point at the offending value).
+fn located(value: &Located, error: ConfError) -> ConfError {
+    ConfError {
+        at: Some(value.at.clone()),
+        ..error
+    }
+}
+
 fn type_error(value: &Located, expected: &str) -> ConfError {
-    conf_err(
-        value,
-        format!(
-            "interface conversion: interface {{}} is {}, not {expected}",
-            value.value.kind()
-        ),
-    )
+    located(value, options::type_error("", value, expected))
 }
 
 fn string(value: &Located) -> Result<String, ConfError> {
-    match &value.value {
-        Value::String(s) => Ok(s.clone()),
-        _ => Err(type_error(value, "string")),
-    }
+    options::string("", value).map_err(|e| located(value, e))
 }
 
 fn int(value: &Located) -> Result<i64, ConfError> {
-    match value.value {
-        Value::Int(n) => Ok(n),
-        _ => Err(type_error(value, "int64")),
-    }
+    options::int("", value).map_err(|e| located(value, e))
 }
 
 fn boolean(value: &Located) -> Result<bool, ConfError> {
-    match value.value {
-        Value::Bool(b) => Ok(b),
-        _ => Err(type_error(value, "bool")),
-    }
+    options::boolean("", value).map_err(|e| located(value, e))
 }
 
 fn port(value: &Located, n: i64) -> Result<u16, ConfError> {
@@ -221,8 +216,7 @@ fn duration(value: &Located, key: &str, warnings: &mut Vec<ConfError>) -> Result
             ));
             Ok(Duration::from_secs(*n as u64))
         }
-        Value::String(s) => super::duration::parse(s).map_err(|e| conf_err(value, format!("error parsing {key}: {e}"))),
-        _ => Err(type_error(value, "string")),
+        _ => options::strict_duration(key, value).map_err(|e| located(value, e)),
     }
 }
 

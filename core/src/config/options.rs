@@ -169,7 +169,7 @@ pub fn apply(map: &Map, config: &mut Config) -> Result<Applied, Vec<ConfError>> 
     }
 }
 
-fn type_error(_key: &str, value: &Located, expected: &str) -> ConfError {
+pub(super) fn type_error(_key: &str, value: &Located, expected: &str) -> ConfError {
     ConfError {
         at: None,
         message: format!(
@@ -179,7 +179,7 @@ fn type_error(_key: &str, value: &Located, expected: &str) -> ConfError {
     }
 }
 
-fn int(key: &str, value: &Located) -> Result<i64, ConfError> {
+pub(super) fn int(key: &str, value: &Located) -> Result<i64, ConfError> {
     match value.value {
         Value::Int(n) => Ok(n),
         _ => Err(type_error(key, value, "int64")),
@@ -194,14 +194,14 @@ fn size(key: &str, value: &Located) -> Result<usize, ConfError> {
     })
 }
 
-fn boolean(key: &str, value: &Located) -> Result<bool, ConfError> {
+pub(super) fn boolean(key: &str, value: &Located) -> Result<bool, ConfError> {
     match value.value {
         Value::Bool(b) => Ok(b),
         _ => Err(type_error(key, value, "bool")),
     }
 }
 
-fn string(key: &str, value: &Located) -> Result<String, ConfError> {
+pub(super) fn string(key: &str, value: &Located) -> Result<String, ConfError> {
     match &value.value {
         Value::String(s) => Ok(s.clone()),
         _ => Err(type_error(key, value, "string")),
@@ -209,7 +209,7 @@ fn string(key: &str, value: &Located) -> Result<String, ConfError> {
 }
 
 /// A Go duration string (`lame_duck_duration` and `lame_duck_grace_period` take nothing else).
-fn strict_duration(key: &str, value: &Located) -> Result<Duration, ConfError> {
+pub(super) fn strict_duration(key: &str, value: &Located) -> Result<Duration, ConfError> {
     match &value.value {
         Value::String(s) => duration::parse(s).map_err(|e| ConfError {
             at: None,
