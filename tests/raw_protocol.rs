@@ -253,3 +253,30 @@ mod serde_like {
         )
     }
 }
+
+/// A request a queue group takes gets no 503, on the requester's own connection (the issue's
+/// transcript) or another's; only a request nobody takes gets one.
+#[test]
+fn a_request_served_by_a_queue_group_gets_no_503() {
+    for runtime in RUNTIMES {
+        let server = Natrix::start(runtime, &[]);
+        let mut raw = Raw::client(server.port);
+        raw.send(b"CONNECT {\"verbose\":false,\"headers\":true,\"no_responders\":true}\r\n");
+        raw.send(b"SUB test.func q 10\r\nSUB _INBOX.a.* 11\r\nPUB test.func _INBOX.a.b 1\r\nx\r\nPING\r\n");
+        let (got, _) = raw.read_for(SHORT);
+        assert_eq!(got, "MSG test.func 10 _INBOX.a.b 1\r\nx\r\nPONG\r\n", "{runtime}");
+
+        let mut member = Raw::client(server.port);
+        member.send(b"CONNECT {\"verbose\":false}\r\nSUB svc q 1\r\nPING\r\n");
+        assert_eq!(member.read_for(SHORT).0, "PONG\r\n", "{runtime}");
+        raw.send(b"PUB svc _INBOX.a.c 1\r\ny\r\nPUB nobody _INBOX.a.d 1\r\nz\r\nPING\r\n");
+        // The server's own first PING may come along.
+        let got = raw.read_for(SHORT).0.replace("PING\r\n", "");
+        assert_eq!(
+            got, "HMSG _INBOX.a.d 11 38 38\r\nNATS/1.0 503\r\nNats-Subject: nobody\r\n\r\n\r\nPONG\r\n",
+            "{runtime}"
+        );
+        let got = member.read_for(SHORT).0.replace("PING\r\n", "");
+        assert_eq!(got, "MSG svc 1 _INBOX.a.c 1\r\ny\r\n", "{runtime}");
+    }
+}

@@ -212,6 +212,8 @@ impl Server {
                     Delivery::Refused => {}
                 }
             }
+            // A member that took it is a delivery like any other (no 503 for the requester).
+            delivered |= taken;
             if !taken && message.to_routes {
                 if let Some((route, key)) = remote_member {
                     remotes.add(route, Some(key));

@@ -184,6 +184,17 @@ fn no_responders_status() {
 }
 
 #[test]
+fn a_request_a_queue_group_takes_gets_no_503() {
+    let mut h = harness();
+    let c = h.client(r#"{"verbose":false,"pedantic":false,"headers":true,"no_responders":true}"#);
+    h.send(
+        c,
+        b"SUB test.func q 10\r\nSUB _INBOX.a.* 11\r\nPUB test.func _INBOX.a.b 1\r\nx\r\n",
+    );
+    assert_eq!(h.read_text(c), "MSG test.func 10 _INBOX.a.b 1\r\nx\r\n");
+}
+
+#[test]
 fn echo_off_skips_own_subscriptions() {
     let mut h = harness();
     let a = h.client(r#"{"verbose":false,"echo":false}"#);

@@ -25,6 +25,17 @@ pub enum ServerOp {
         /// Its payload.
         payload: Vec<u8>,
     },
+    /// A delivery with headers (a no-responders status is one).
+    HMsg {
+        /// Its subject.
+        subject: String,
+        /// The subscription it is for.
+        sid: u32,
+        /// The header block, status line first.
+        headers: Vec<u8>,
+        /// Its payload.
+        payload: Vec<u8>,
+    },
     /// The server's keep-alive.
     Ping,
     /// The answer to our PING.
@@ -48,6 +59,16 @@ fn broken(what: &str) -> io::Error {
 impl Client {
     /// Connects (giving up after a second), reads INFO and sends CONNECT.
     pub async fn connect(host: &str) -> io::Result<Client> {
+        Client::connect_with(
+            host,
+            r#"{"verbose":false,"pedantic":false,"protocol":1,"headers":true}"#,
+        )
+        .await
+    }
+
+    /// Connects like [`Client::connect`], sending `connect` as CONNECT's JSON (credentials,
+    /// `no_responders`).
+    pub async fn connect_with(host: &str, connect: &str) -> io::Result<Client> {
         let stream = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect((host, PORT)))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
@@ -61,11 +82,7 @@ impl Client {
             Ok(Err(e)) => return Err(e),
             Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "no INFO")),
         }
-        client
-            .send(&OwnedOp::Connect(
-                br#"{"verbose":false,"pedantic":false,"protocol":1,"headers":true}"#.to_vec(),
-            ))
-            .await?;
+        client.send(&OwnedOp::Connect(connect.as_bytes().to_vec())).await?;
         Ok(client)
     }
 
@@ -142,6 +159,34 @@ impl Client {
                 return Ok(Some(ServerOp::Msg {
                     subject: subject.to_string(),
                     sid,
+                    payload,
+                }));
+            }
+            "HMSG" => {
+                let args: Vec<&str> = args.collect();
+                let (subject, sid, header_len, size) = match args.as_slice() {
+                    [subject, sid, h, size] | [subject, sid, _, h, size] => (*subject, *sid, *h, *size),
+                    _ => return Err(broken(&line)),
+                };
+                let sid = sid.parse().map_err(|_| broken(&line))?;
+                let header_len: usize = header_len.parse().map_err(|_| broken(&line))?;
+                let size: usize = size.parse().map_err(|_| broken(&line))?;
+                if header_len > size {
+                    return Err(broken(&line));
+                }
+                if self.buf.len() < end + 2 + size + 2 {
+                    return Ok(None);
+                }
+                let body = &self.buf[end + 2..end + 2 + size];
+                let (headers, payload) = (body[..header_len].to_vec(), body[header_len..].to_vec());
+                if &self.buf[end + 2 + size..end + 4 + size] != b"\r\n" {
+                    return Err(broken("payload not followed by CRLF"));
+                }
+                self.buf.advance(end + 4 + size);
+                return Ok(Some(ServerOp::HMsg {
+                    subject: subject.to_string(),
+                    sid,
+                    headers,
                     payload,
                 }));
             }

@@ -13,4 +13,5 @@ pub mod client;
 pub mod cluster;
 pub mod history;
 pub mod plan;
+pub mod requests;
 pub mod run;

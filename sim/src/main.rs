@@ -61,16 +61,22 @@ fn parse_args() -> Result<Args, String> {
 fn run_here(seed: u64, verbose: bool) -> bool {
     let outcome = run(seed);
     let cluster = natrix_sim::cluster::run(seed);
-    let hash = format!("{}-{}", outcome.history.trace_hash(), cluster.trace_hash());
+    let requests = natrix_sim::requests::run(seed);
+    let hash = format!(
+        "{}-{}-{}",
+        outcome.history.trace_hash(),
+        cluster.trace_hash(),
+        requests.trace_hash()
+    );
     if std::env::var_os("SIM_DUMP").is_some() {
         for event in &outcome.history.events {
             println!("{event:?}");
         }
     }
-    let ok = outcome.violations.is_empty() && cluster.violations.is_empty();
+    let ok = outcome.violations.is_empty() && cluster.violations.is_empty() && requests.violations.is_empty();
     println!(
         "result seed={seed} hash={hash} faults={} status={}",
-        outcome.plan.fault_count() + cluster.plan.faults.len(),
+        outcome.plan.fault_count() + cluster.plan.faults.len() + requests.plan.faults.len(),
         if ok { "ok" } else { "fail" }
     );
     if verbose || !ok {
@@ -85,7 +91,21 @@ fn run_here(seed: u64, verbose: bool) -> bool {
         println!("  cluster plan: {}", cluster.plan);
         println!("  cluster: {} deliveries", cluster.log.deliveries.len());
     }
-    for violation in outcome.violations.iter().chain(&cluster.violations) {
+    if verbose || !requests.violations.is_empty() {
+        println!("  request plan: {}", requests.plan);
+        println!(
+            "  requests: {} sent, {} no-responders statuses, {} received",
+            requests.log.sent.len(),
+            requests.log.no_responders.len(),
+            requests.log.received.len()
+        );
+    }
+    for violation in outcome
+        .violations
+        .iter()
+        .chain(&cluster.violations)
+        .chain(&requests.violations)
+    {
         println!("  {violation}");
     }
     if !ok {
