@@ -505,3 +505,230 @@ async fn tls_handshake_first() {
         assert_eq!(text, "", "no plaintext INFO");
     }
 }
+
+/// Runs the openssl command line in `dir`; panics with its output if it fails.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command line (Debian's openssl package)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The quickest way to a client certificate, as operators do it: `openssl req -newkey` and then
+/// `openssl x509 -req` without an extensions file, which makes a version 1 certificate.
+fn openssl_v1_client(dir: &Path, name: &str, ca: &str) {
+    let (key, csr, pem) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"));
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            "/CN=alice",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "30",
+        ],
+    );
+    let text = std::process::Command::new("openssl")
+        .args(["x509", "-in", &pem, "-noout", "-text"])
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("Version: 1 (0x0)"),
+        "openssl made a version 1 certificate"
+    );
+}
+
+/// A NATS client over rustls that presents `cert` as it is (async-nats, through rustls's key
+/// check, cannot load a version 1 certificate at all): INFO in plaintext, the handshake, then
+/// `CONNECT` and `PING`. What came back after INFO, or why nothing did.
+fn tls_ping_with_certificate(port: u16, dir: &Path, cert: &str, key: &str) -> Result<String, String> {
+    use natrix_core::tls::rustls;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::io::{BufRead, Read, Write};
+
+    #[derive(Debug)]
+    struct Present(std::sync::Arc<rustls::sign::CertifiedKey>);
+    impl rustls::client::ResolvesClientCert for Present {
+        fn resolve(
+            &self,
+            _: &[&[u8]],
+            _: &[rustls::SignatureScheme],
+        ) -> Option<std::sync::Arc<rustls::sign::CertifiedKey>> {
+            Some(self.0.clone())
+        }
+        fn has_certs(&self) -> bool {
+            true
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_file_iter(dir.join("ca.pem")).expect("ca") {
+        roots.add(ca.expect("ca pem")).expect("root");
+    }
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join(cert))
+        .expect("cert")
+        .map(|c| c.expect("cert pem"))
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(dir.join(key)).expect("key");
+    let signing = provider.key_provider.load_private_key(key).expect("signing key");
+    let certified = std::sync::Arc::new(rustls::sign::CertifiedKey::new(chain, signing));
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_client_cert_resolver(std::sync::Arc::new(Present(certified)));
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(WAIT)).map_err(|e| e.to_string())?;
+    let mut reader = std::io::BufReader::new(tcp);
+    let mut info = String::new();
+    reader.read_line(&mut info).map_err(|e| e.to_string())?;
+    assert!(info.starts_with("INFO "), "{info}");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let session = rustls::ClientConnection::new(std::sync::Arc::new(config), name).map_err(|e| e.to_string())?;
+    let mut tls = rustls::StreamOwned::new(session, reader.into_inner());
+    tls.write_all(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 512];
+    while !got.ends_with(b"PONG\r\n") {
+        match tls.read(&mut chunk) {
+            Ok(0) => return Err("closed".to_string()),
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(String::from_utf8_lossy(&got).into_owned())
+}
+
+#[test]
+fn version_1_client_certificates_made_with_openssl() {
+    let dir = scratch_dir("tls-v1");
+    let ca = |name: &str| {
+        openssl(
+            &dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "30",
+                "-subj",
+                &format!("/CN={name}"),
+            ],
+        )
+    };
+    ca("ca");
+    ca("rogue-ca");
+    write(&dir, "server.ext", "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=natrix",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "30",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+    openssl_v1_client(&dir, "client", "ca");
+    openssl_v1_client(&dir, "rogue", "rogue-ca");
+    // A version 1 certificate whose signature was tampered with.
+    let der = {
+        openssl(
+            &dir,
+            &["x509", "-in", "client.pem", "-outform", "DER", "-out", "client.der"],
+        );
+        let mut der = std::fs::read(dir.join("client.der")).expect("der");
+        let last = der.len() - 1;
+        der[last] ^= 0x01;
+        der
+    };
+    std::fs::write(dir.join("tampered.der"), der).expect("write");
+    openssl(
+        &dir,
+        &["x509", "-inform", "DER", "-in", "tampered.der", "-out", "tampered.pem"],
+    );
+    for runtime in RUNTIMES {
+        let conf = format!(
+            "tls {{ cert_file: {:?}, key_file: {:?}, ca_file: {:?}, verify: true }}\n",
+            dir.join("server.pem"),
+            dir.join("server.key"),
+            dir.join("ca.pem")
+        );
+        let mut server = start_with_conf(runtime, &dir, &conf);
+        let pong = tls_ping_with_certificate(server.port, &dir, "client.pem", "client.key");
+        assert_eq!(
+            pong.as_deref(),
+            Ok("PONG\r\n"),
+            "{runtime}: a version 1 certificate is accepted"
+        );
+        // The chain is still checked: another CA's certificate, or a broken signature, is refused.
+        let rogue = tls_ping_with_certificate(server.port, &dir, "rogue.pem", "rogue.key");
+        assert!(rogue.is_err(), "{runtime}: {rogue:?}");
+        let tampered = tls_ping_with_certificate(server.port, &dir, "tampered.pem", "client.key");
+        assert!(tampered.is_err(), "{runtime}: {tampered:?}");
+        server.wait_for_log("TLS handshake error");
+    }
+}

@@ -8,6 +8,7 @@
 //! certificate files is the caller's job ([`TlsFiles`]), so this module performs no IO.
 
 mod identity;
+mod v1;
 
 use std::sync::Arc;
 
@@ -73,11 +74,12 @@ impl TlsAcceptor {
             .with_protocol_versions(protocol_versions(settings))
             .map_err(|e| TlsError::Config(e.to_string()))?;
         let builder = if settings.verifies_clients() {
-            let roots = load_roots(settings, files)?;
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+            let (roots, trusted) = load_roots(settings, files)?;
+            let algorithms = provider.signature_verification_algorithms;
+            let webpki = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
                 .map_err(|e| TlsError::Config(e.to_string()))?;
-            builder.with_client_cert_verifier(verifier)
+            builder.with_client_cert_verifier(Arc::new(v1::ClientVerifier::new(webpki, trusted, algorithms)))
         } else {
             builder.with_no_client_auth()
         };
@@ -114,29 +116,35 @@ fn load_key_pair(
     Ok((chain, key))
 }
 
-/// The CAs `settings` trusts: its `ca_file`, or the system's roots.
-fn load_roots(settings: &TlsSettings, files: &dyn TlsFiles) -> Result<RootCertStore, TlsError> {
+/// The CAs `settings` trusts (its `ca_file`, or the system's roots), as a store and as the
+/// certificates themselves.
+fn load_roots(
+    settings: &TlsSettings,
+    files: &dyn TlsFiles,
+) -> Result<(RootCertStore, Vec<CertificateDer<'static>>), TlsError> {
     let mut roots = RootCertStore::empty();
+    let mut trusted = Vec::new();
     match &settings.ca_file {
         Some(path) => {
             let pem = files.read(path).map_err(TlsError::CaFile)?;
-            let mut found = false;
             for cert in CertificateDer::pem_slice_iter(&pem) {
                 let cert = cert.map_err(|_| TlsError::BadCa)?;
-                roots.add(cert).map_err(|_| TlsError::BadCa)?;
-                found = true;
+                roots.add(cert.clone()).map_err(|_| TlsError::BadCa)?;
+                trusted.push(cert);
             }
-            if !found {
+            if trusted.is_empty() {
                 return Err(TlsError::BadCa);
             }
         }
         None => {
             for cert in files.system_roots() {
-                let _ = roots.add(cert);
+                if roots.add(cert.clone()).is_ok() {
+                    trusted.push(cert);
+                }
             }
         }
     }
-    Ok(roots)
+    Ok((roots, trusted))
 }
 
 /// TLS 1.2 and 1.3, or 1.3 only (`min_version`).
@@ -182,7 +190,7 @@ impl RouteTls {
         acceptor.handshake_first = true;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let (chain, key) = load_key_pair(settings, files)?;
-        let roots = load_roots(settings, files)?;
+        let (roots, _) = load_roots(settings, files)?;
         let connector = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(protocol_versions(settings))
             .map_err(|e| TlsError::Config(e.to_string()))?
