@@ -182,6 +182,7 @@ fn apply_flags(opts: &Options, config: &mut Config) -> Result<(), String> {
             verify_and_map: false,
             timeout: DEFAULT_TLS_TIMEOUT,
             handshake_first: false,
+            handshake_first_fallback: None,
             min_version: Default::default(),
         });
     }

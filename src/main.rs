@@ -353,7 +353,11 @@ fn start(
     }
     if tls.is_some() {
         logger::emit(Level::Info, "TLS required for client connections");
-        if config.tls.as_ref().is_some_and(|t| t.handshake_first) {
+        if config
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.handshake_first && t.handshake_first_fallback.is_none())
+        {
             logger::emit(
                 Level::Warn,
                 "Clients that are not using \"TLS Handshake First\" option will fail to connect",

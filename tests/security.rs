@@ -506,6 +506,48 @@ async fn tls_handshake_first() {
     }
 }
 
+#[tokio::test]
+async fn tls_handshake_first_with_a_fallback_delay() {
+    let pki = pki("tls-first-auto");
+    for (value, delay) in [
+        ("auto", Duration::from_millis(50)),
+        ("\"300ms\"", Duration::from_millis(300)),
+    ] {
+        for runtime in RUNTIMES {
+            let conf = format!(
+                "tls {{ cert_file: {:?}, key_file: {:?}, handshake_first: {value} }}\n",
+                pki.server_cert, pki.server_key
+            );
+            let server = start_with_conf(runtime, &pki.dir, &conf);
+            // Both kinds of client connect, so the warning for handshake-first-only is not given.
+            assert!(!server.logged("will fail to connect"), "{runtime} {value}");
+            let first = tls_options(&pki)
+                .tls_first()
+                .connect(server.url())
+                .await
+                .unwrap_or_else(|e| panic!("{runtime} {value}: a TLS-first client: {e}"));
+            echo_works(&first, "auto.first").await;
+            let classic = tls_options(&pki)
+                .connect(server.url())
+                .await
+                .unwrap_or_else(|e| panic!("{runtime} {value}: a client waiting for INFO: {e}"));
+            echo_works(&classic, "auto.classic").await;
+            // A silent client gets INFO in plaintext once the delay has passed, not before.
+            let started = std::time::Instant::now();
+            let (_raw, info) = Raw::connect(server.port);
+            assert!(
+                info.starts_with("INFO ") && info.contains("\"tls_required\":true"),
+                "{info}"
+            );
+            assert!(
+                started.elapsed() >= delay,
+                "{runtime} {value}: INFO after {:?}",
+                started.elapsed()
+            );
+        }
+    }
+}
+
 /// Runs the openssl command line in `dir`; panics with its output if it fails.
 fn openssl(dir: &Path, args: &[&str]) {
     let out = std::process::Command::new("openssl")

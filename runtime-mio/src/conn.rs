@@ -8,6 +8,7 @@ use mio::net::TcpStream;
 use natrix_core::auth::CertIdentity;
 use natrix_core::read_size::ReadSizer;
 use natrix_core::tls::rustls::Connection;
+use natrix_core::tls::TlsStart;
 use natrix_core::{CloseReason, ConnId};
 
 /// Most buffers given to one vectored write.
@@ -43,6 +44,10 @@ struct Tls {
     secured: bool,
     /// The peer's first bytes, to tell a client that does not speak TLS.
     first_bytes: Vec<u8>,
+    /// `handshake_first` auto mode: until this instant a byte from the client means it starts
+    /// TLS (INFO then goes out encrypted after the handshake); when it passes in silence, INFO
+    /// goes out in plaintext ([`Conn::fall_back`]).
+    deciding: Option<std::time::Instant>,
 }
 
 pub(crate) struct Conn {
@@ -63,16 +68,20 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub fn new(id: ConnId, stream: TcpStream, session: Option<(Connection, bool)>) -> Conn {
+    pub fn new(id: ConnId, stream: TcpStream, session: Option<(Connection, TlsStart)>) -> Conn {
         Conn {
             id,
             stream,
-            tls: session.map(|(session, handshake_first)| Tls {
+            tls: session.map(|(session, start)| Tls {
                 session: Box::new(session),
                 plain: VecDeque::new(),
-                info_pending: !handshake_first,
+                info_pending: start != TlsStart::HandshakeFirst,
                 secured: false,
                 first_bytes: Vec::new(),
+                deciding: match start {
+                    TlsStart::Fallback(delay) => Some(std::time::Instant::now() + delay),
+                    _ => None,
+                },
             }),
             read_buf: BytesMut::new(),
             sizer: ReadSizer::default(),
@@ -100,6 +109,22 @@ impl Conn {
         let Some(tls) = self.tls.as_mut() else {
             return Ok(ReadEvent::WouldBlock);
         };
+        if tls.deciding.is_some() {
+            let mut probe = [0u8; 1];
+            match self.stream.peek(&mut probe) {
+                Ok(0) => return Err(ReadEnd::Closed(CloseReason::ClientClosed)),
+                Ok(_) => {
+                    // The client starts TLS: INFO waits for the handshake and goes out encrypted.
+                    tls.deciding = None;
+                    tls.info_pending = false;
+                    while let Some(chunk) = tls.plain.pop_back() {
+                        self.out.push_front(chunk);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadEvent::WouldBlock),
+                Err(_) => return Err(ReadEnd::Closed(CloseReason::ReadError)),
+            }
+        }
         loop {
             if tls.secured {
                 let plaintext = take_plaintext(&mut tls.session, &mut self.read_buf, &mut self.sizer)?;
@@ -156,7 +181,20 @@ impl Conn {
     pub fn wants_write(&self) -> bool {
         self.tls
             .as_ref()
-            .is_some_and(|t| !t.plain.is_empty() || t.session.wants_write())
+            .is_some_and(|t| (t.deciding.is_none() && !t.plain.is_empty()) || t.session.wants_write())
+    }
+
+    /// When the `handshake_first` auto mode's wait ends, if it is under way.
+    pub fn deciding_until(&self) -> Option<std::time::Instant> {
+        self.tls.as_ref().and_then(|t| t.deciding)
+    }
+
+    /// The auto mode's wait passed without a byte from the client: INFO goes out in plaintext
+    /// and the client starts TLS after reading it.
+    pub fn fall_back(&mut self) {
+        if let Some(tls) = self.tls.as_mut() {
+            tls.deciding = None;
+        }
     }
 
     /// One read: `Some(bytes)`, `None` when the socket would block, or why the connection ended.
@@ -216,6 +254,10 @@ impl Conn {
 
     fn write_tls(&mut self) -> io::Result<usize> {
         let Some(tls) = self.tls.as_mut() else { return Ok(0) };
+        if tls.deciding.is_some() {
+            // Nothing goes out until the client has shown how it starts.
+            return Ok(0);
+        }
         let mut taken = 0;
         // INFO first, in plaintext.
         while let Some(front) = tls.plain.front_mut() {

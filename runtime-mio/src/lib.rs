@@ -29,6 +29,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
+use natrix_core::tls::{TlsAcceptor, TlsStart};
 use natrix_core::{CloseReason, ConnId, Input, Instant, Level, LogSink, Output, Server};
 use slab::Slab;
 
@@ -103,6 +104,8 @@ pub struct EventLoop {
     /// Connections the core closed that are still writing their last bytes, with the time
     /// after which they are dropped anyway (a peer that stopped reading must not keep them).
     closing: Vec<(usize, ConnId, std::time::Instant)>,
+    /// TLS clients in `handshake_first` auto mode whose wait for a first byte ends then.
+    deciding: Vec<(usize, ConnId, std::time::Instant)>,
     accepting: bool,
     accept_again_at: Option<std::time::Instant>,
     /// The core asked to stop accepting for good (shutdown, lame duck mode).
@@ -114,7 +117,7 @@ pub struct EventLoop {
     waker: Arc<Waker>,
     chunks: Vec<Bytes>,
     /// Client TLS, when configured.
-    tls: Option<natrix_core::tls::TlsAcceptor>,
+    tls: Option<TlsAcceptor>,
     /// The monitoring listener and its connections, when configured.
     monitor: Option<monitor::Monitor>,
     /// The route listener, when clustered.
@@ -134,7 +137,7 @@ impl EventLoop {
         cluster: Option<ClusterListener>,
         server: Server,
         log: LogSink,
-        tls: Option<natrix_core::tls::TlsAcceptor>,
+        tls: Option<TlsAcceptor>,
     ) -> io::Result<EventLoop> {
         let (cluster, route_tls) = match cluster {
             Some(c) => (Some(c.listener), c.tls),
@@ -178,6 +181,7 @@ impl EventLoop {
             readable: Vec::new(),
             dirty: Vec::new(),
             closing: Vec::new(),
+            deciding: Vec::new(),
             accepting: true,
             accept_again_at: None,
             listening: true,
@@ -283,7 +287,7 @@ impl EventLoop {
                 continue;
             };
             let made = self.route_tls.as_ref().map(|tls| tls.client_session(&address));
-            let Ok(session) = self.session_or_fail(id, made, true) else {
+            let Ok(session) = self.session_or_fail(id, made, TlsStart::HandshakeFirst) else {
                 continue;
             };
             let stream = stream
@@ -307,7 +311,7 @@ impl EventLoop {
                     let now = self.now();
                     let id = self.server.accept_route(now, peer, local);
                     let made = self.route_tls.as_ref().map(|tls| tls.acceptor.session());
-                    let Ok(session) = self.session_or_fail(id, made, true) else {
+                    let Ok(session) = self.session_or_fail(id, made, TlsStart::HandshakeFirst) else {
                         continue;
                     };
                     self.register(id, stream, session);
@@ -329,10 +333,10 @@ impl EventLoop {
         &mut self,
         id: ConnId,
         made: Option<Result<S, natrix_core::tls::rustls::Error>>,
-        handshake_first: bool,
-    ) -> Result<Option<(natrix_core::tls::rustls::Connection, bool)>, ()> {
+        start: TlsStart,
+    ) -> Result<Option<(natrix_core::tls::rustls::Connection, TlsStart)>, ()> {
         match made {
-            Some(Ok(session)) => Ok(Some((session.into(), handshake_first))),
+            Some(Ok(session)) => Ok(Some((session.into(), start))),
             Some(Err(e)) => {
                 let now = self.now();
                 let error = e.to_string();
@@ -357,11 +361,14 @@ impl EventLoop {
         &mut self,
         id: ConnId,
         stream: mio::net::TcpStream,
-        session: Option<(natrix_core::tls::rustls::Connection, bool)>,
+        session: Option<(natrix_core::tls::rustls::Connection, TlsStart)>,
     ) {
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         let mut conn = Conn::new(id, stream, session);
+        if let Some(at) = conn.deciding_until() {
+            self.deciding.push((key, id, at));
+        }
         if let Err(e) = self
             .poll
             .registry()
@@ -416,7 +423,12 @@ impl EventLoop {
             .as_ref()
             .and_then(monitor::Monitor::next_deadline)
             .map(|at| at.saturating_duration_since(wall));
-        [timer, retry, give_up, monitor].into_iter().flatten().min()
+        let deciding = self
+            .deciding
+            .iter()
+            .map(|(_, _, at)| at.saturating_duration_since(wall))
+            .min();
+        [timer, retry, give_up, monitor, deciding].into_iter().flatten().min()
     }
 
     fn run_timers(&mut self) {
@@ -434,6 +446,19 @@ impl EventLoop {
         for (key, id) in expired {
             if self.conns.get(key).is_some_and(|c| c.id == id) {
                 self.remove(key);
+            }
+        }
+        let fallen_back: Vec<(usize, ConnId)> = self
+            .deciding
+            .iter()
+            .filter(|(_, _, at)| *at <= wall)
+            .map(|(key, id, _)| (*key, *id))
+            .collect();
+        self.deciding.retain(|(_, _, at)| *at > wall);
+        for (key, id) in fallen_back {
+            if let Some(conn) = self.conns.get_mut(key).filter(|c| c.id == id) {
+                conn.fall_back();
+                self.write(key);
             }
         }
         if let Some(at) = self.accept_again_at {
@@ -463,9 +488,9 @@ impl EventLoop {
                     let _ = stream.set_nodelay(true);
                     let now = self.now();
                     let id = self.server.accept(now, peer);
-                    let handshake_first = self.tls.as_ref().is_some_and(|t| t.handshake_first);
+                    let start = self.tls.as_ref().map_or(TlsStart::InfoFirst, TlsAcceptor::start);
                     let made = self.tls.as_ref().map(|acceptor| acceptor.session());
-                    let Ok(session) = self.session_or_fail(id, made, handshake_first) else {
+                    let Ok(session) = self.session_or_fail(id, made, start) else {
                         continue;
                     };
                     self.register(id, stream, session);
@@ -757,7 +782,7 @@ pub fn serve(
     cluster: Option<ClusterListener>,
     server: Server,
     log: LogSink,
-    tls: Option<natrix_core::tls::TlsAcceptor>,
+    tls: Option<TlsAcceptor>,
     on_start: impl FnOnce(Controller),
 ) -> io::Result<()> {
     let event_loop = EventLoop::new(listener, monitor, cluster, server, log, tls)?;

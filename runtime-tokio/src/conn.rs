@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use natrix_core::read_size::ReadSizer;
+use natrix_core::tls::TlsStart;
 use natrix_core::{CloseReason, ConnId};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -150,6 +151,8 @@ async fn write_all<W: AsyncWrite + Unpin>(
 struct FirstBytes<S> {
     inner: S,
     seen: Vec<u8>,
+    /// Bytes read before the handshake began (`handshake_first` auto mode), given to it first.
+    replay: Vec<u8>,
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for FirstBytes<S> {
@@ -159,7 +162,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for FirstBytes<S> {
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         let before = buf.filled().len();
-        let result = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let result = if self.replay.is_empty() {
+            std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+        } else {
+            let take = self.replay.len().min(buf.remaining());
+            let replayed: Vec<u8> = self.replay.drain(..take).collect();
+            buf.put_slice(&replayed);
+            std::task::Poll::Ready(Ok(()))
+        };
         if self.seen.len() < 5 {
             let fresh = &buf.filled()[before..];
             let take = fresh.len().min(5 - self.seen.len());
@@ -223,7 +233,32 @@ where
         close_timeout,
     } = task;
     let mut stream = stream;
-    if !acceptor.handshake_first {
+    let mut replay = Vec::new();
+    let info_first = match acceptor.start() {
+        TlsStart::InfoFirst => true,
+        TlsStart::HandshakeFirst => false,
+        TlsStart::Fallback(delay) => {
+            // Any byte within the delay means the client is starting TLS; silence means it
+            // waits for INFO.
+            let mut first = [0u8; 4];
+            match tokio::time::timeout(delay, stream.read(&mut first)).await {
+                Err(_) => true,
+                Ok(Ok(0)) => {
+                    let _ = events.send(Event::Closed(id, CloseReason::ClientClosed)).await;
+                    return;
+                }
+                Ok(Ok(n)) => {
+                    replay.extend_from_slice(&first[..n]);
+                    false
+                }
+                Ok(Err(_)) => {
+                    let _ = events.send(Event::Closed(id, CloseReason::ReadError)).await;
+                    return;
+                }
+            }
+        }
+    };
+    if info_first {
         // The core's first bytes are INFO, which the client reads before it starts TLS.
         let (chunks, close) = match commands.recv().await {
             Some(WriterCommand::Data(chunks)) => (chunks, false),
@@ -244,6 +279,7 @@ where
     let recorder = FirstBytes {
         inner: stream,
         seen: Vec::new(),
+        replay,
     };
     let tls = tokio_rustls::TlsAcceptor::from(Arc::clone(&acceptor.config));
     let tls_stream = match tls.accept(recorder).into_fallible().await {

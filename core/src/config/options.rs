@@ -534,6 +534,43 @@ mod tests {
     }
 
     #[test]
+    fn tls_handshake_first_values() {
+        // nats-server's TestTLSClientHandshakeFirstFallbackDelayConfigValues, plus durations.
+        let cases: &[(&str, bool, Option<Duration>)] = &[
+            ("true", true, None),
+            ("false", false, None),
+            ("\"true\"", true, None),
+            ("\"false\"", false, None),
+            ("on", true, None),
+            ("off", false, None),
+            ("\"auto\"", true, Some(Duration::from_millis(50))),
+            ("auto_fallback", true, Some(Duration::from_millis(50))),
+            ("\"300ms\"", true, Some(Duration::from_millis(300))),
+            ("\"1s\"", true, Some(Duration::from_secs(1))),
+            ("\"0s\"", true, None),
+        ];
+        for (value, first, fallback) in cases {
+            for key in ["handshake_first", "first", "immediate"] {
+                let text = format!("tls {{ cert_file: c.pem, key_file: k.pem, {key}: {value} }}\n");
+                let (config, _) = load(&text).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+                let tls = config.tls.expect("tls");
+                assert_eq!(
+                    (tls.handshake_first, tls.handshake_first_fallback),
+                    (*first, *fallback),
+                    "{text}"
+                );
+            }
+        }
+        let errors = load("tls { cert_file: c.pem, key_file: k.pem, first: \"xyz\" }\n").unwrap_err();
+        assert_eq!(errors[0].message, "field \"first\"'s value \"xyz\" is invalid");
+        let errors = load("tls { cert_file: c.pem, key_file: k.pem, handshake_first: 5 }\n").unwrap_err();
+        assert_eq!(
+            errors[0].message,
+            "field \"handshake_first\" should be a boolean or a string, got int64"
+        );
+    }
+
+    #[test]
     fn keys_used_as_variables_are_not_unknown() {
         let (config, _) = load("big: 4MB\nmax_payload: $big\n").unwrap();
         assert_eq!(config.max_payload, 4 << 20);

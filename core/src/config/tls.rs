@@ -10,6 +10,10 @@ use super::format::{ConfError, Located, Value};
 /// nats-server's default TLS handshake timeout (`TLS_TIMEOUT`).
 pub const DEFAULT_TLS_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long `handshake_first: auto` waits for a client's TLS handshake before sending INFO in
+/// plaintext (nats-server's `DEFAULT_TLS_HANDSHAKE_FIRST_FALLBACK_DELAY`).
+pub const DEFAULT_HANDSHAKE_FIRST_FALLBACK: Duration = Duration::from_millis(50);
+
 /// Lowest TLS version a client may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TlsVersion {
@@ -37,6 +41,10 @@ pub struct TlsSettings {
     pub timeout: Duration,
     /// Start TLS before sending INFO (clients must be configured for it).
     pub handshake_first: bool,
+    /// With `handshake_first`: how long to wait for the client's first bytes before falling back
+    /// to INFO in plaintext and TLS after it, so clients of both kinds connect (`auto`, or a
+    /// duration). `None`: only clients that start with TLS connect.
+    pub handshake_first_fallback: Option<Duration>,
     /// Lowest protocol version accepted.
     pub min_version: TlsVersion,
 }
@@ -86,6 +94,7 @@ pub fn parse(block: &Located) -> Result<(TlsSettings, Vec<String>), ConfError> {
         verify_and_map: false,
         timeout: DEFAULT_TLS_TIMEOUT,
         handshake_first: false,
+        handshake_first_fallback: None,
         min_version: TlsVersion::V1_2,
     };
     let mut not_implemented = Vec::new();
@@ -125,24 +134,28 @@ pub fn parse(block: &Located) -> Result<(TlsSettings, Vec<String>), ConfError> {
                 }
             }
             "handshake_first" | "first" | "immediate" => {
-                settings.handshake_first = match &value.value {
-                    Value::Bool(b) => *b,
+                let (first, fallback) = match &value.value {
+                    Value::Bool(b) => (*b, None),
                     Value::String(s) => match s.to_ascii_lowercase().as_str() {
-                        "true" | "on" => true,
-                        "false" | "off" => false,
-                        "auto" | "auto_fallback" => {
-                            not_implemented.push(format!("{key}: {s}"));
-                            false
-                        }
+                        "true" | "on" => (true, None),
+                        "false" | "off" => (false, None),
+                        "auto" | "auto_fallback" => (true, Some(DEFAULT_HANDSHAKE_FIRST_FALLBACK)),
                         _ => {
-                            duration::parse(s)
+                            let delay = duration::parse(s)
                                 .map_err(|_| err(value, format!("field {key:?}'s value {s:?} is invalid")))?;
-                            not_implemented.push(format!("{key}: {s}"));
-                            false
+                            // A zero delay means handshake first without a fallback.
+                            (true, (!delay.is_zero()).then_some(delay))
                         }
                     },
-                    _ => return Err(err(value, format!("field {key:?} should be a boolean or a string"))),
-                }
+                    other => {
+                        return Err(err(
+                            value,
+                            format!("field {key:?} should be a boolean or a string, got {}", other.kind()),
+                        ))
+                    }
+                };
+                settings.handshake_first = first;
+                settings.handshake_first_fallback = fallback;
             }
             "min_version" => {
                 let v = text("min_version")?;

@@ -55,12 +55,28 @@ pub struct TlsAcceptor {
     /// Handshake before INFO (`handshake_first`); otherwise INFO goes out in plaintext and the
     /// client then starts TLS.
     pub handshake_first: bool,
+    /// With `handshake_first`, how long to wait for the client to start (`auto` mode).
+    pub handshake_first_fallback: Option<std::time::Duration>,
+}
+
+/// How a client connection's TLS begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsStart {
+    /// INFO in plaintext, then the client's handshake.
+    InfoFirst,
+    /// The handshake before anything else.
+    HandshakeFirst,
+    /// Wait this long for the client's first bytes: any byte means it is starting TLS (the
+    /// handshake first, INFO encrypted after it, as nats-server decides without looking at the
+    /// byte); silence means it waits for INFO, which then goes out in plaintext.
+    Fallback(std::time::Duration),
 }
 
 impl std::fmt::Debug for TlsAcceptor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsAcceptor")
             .field("handshake_first", &self.handshake_first)
+            .field("handshake_first_fallback", &self.handshake_first_fallback)
             .finish_non_exhaustive()
     }
 }
@@ -87,7 +103,17 @@ impl TlsAcceptor {
         Ok(TlsAcceptor {
             config: Arc::new(config),
             handshake_first: settings.handshake_first,
+            handshake_first_fallback: settings.handshake_first_fallback,
         })
+    }
+
+    /// How each client connection's TLS begins.
+    pub fn start(&self) -> TlsStart {
+        match (self.handshake_first, self.handshake_first_fallback) {
+            (false, _) => TlsStart::InfoFirst,
+            (true, None) => TlsStart::HandshakeFirst,
+            (true, Some(delay)) => TlsStart::Fallback(delay),
+        }
     }
 
     /// A server session for one connection.
@@ -188,6 +214,7 @@ impl RouteTls {
     pub fn new(settings: &TlsSettings, files: &dyn TlsFiles) -> Result<Self, TlsError> {
         let mut acceptor = TlsAcceptor::new(settings, files)?;
         acceptor.handshake_first = true;
+        acceptor.handshake_first_fallback = None;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let (chain, key) = load_key_pair(settings, files)?;
         let (roots, _) = load_roots(settings, files)?;
