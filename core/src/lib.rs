@@ -15,7 +15,10 @@
 //!   current [`Instant`], the core's only source of time.
 //! - **Outputs are requests.** After *every* `accept`, `handle` or `handle_timeout` call the
 //!   runtime drains [`Server::poll_output`] until it returns `None` (the single-mutation
-//!   invariant: no second input before the outputs of the first are taken). [`Output::Write`]
+//!   invariant: no second input before the outputs of the first are taken). Every way in
+//!   (`accept`, `accept_route`, `route_dialed`, `handle`, `handle_timeout`, `monitor`) asserts
+//!   it in debug builds, so a driver that breaks it panics in tests and in the simulator (which
+//!   runs with debug assertions: `--profile sim`). [`Output::Write`]
 //!   says a connection has bytes queued: the runtime takes them with [`Server::take_outbound`],
 //!   writes them (vectored), and reports progress with [`Input::Written`]. [`Output::Close`]
 //!   carries the last bytes to write before closing the socket. [`Output::Log`] is a log line.

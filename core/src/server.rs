@@ -342,7 +342,7 @@ impl Server {
     /// Registers a connection the runtime accepted from `peer`, and returns its id. Like every
     /// input, it must be followed by draining [`Server::poll_output`].
     pub fn accept(&mut self, now: Instant, peer: SocketAddr) -> ConnId {
-        self.now = now;
+        self.begin_input(now);
         let id = self.new_conn(now, peer, false);
         // Until CONNECT arrives the ping timer runs at the full interval, as nats-server's does.
         let first_ping = now + self.config.ping_interval;
@@ -430,9 +430,22 @@ impl Server {
         id
     }
 
+    /// Every way in starts here: the driver contract's single-mutation rule says the outputs
+    /// of the previous input have all been taken. An input that arrives before that is a driver
+    /// bug (outputs would be reordered or lost), caught in debug builds and tests.
+    pub(crate) fn begin_input(&mut self, now: Instant) {
+        debug_assert!(
+            self.outputs.is_empty(),
+            "driver contract broken: a new input arrived with {} outputs of the last one undrained (first: {:?})",
+            self.outputs.len(),
+            self.outputs.front()
+        );
+        self.now = now;
+    }
+
     /// Feeds one observation to the core.
     pub fn handle(&mut self, now: Instant, input: Input) {
-        self.now = now;
+        self.begin_input(now);
         match input {
             Input::Received { conn, data } => self.on_received(conn, data),
             Input::Written { conn, bytes } => {
@@ -480,7 +493,7 @@ impl Server {
 
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.now = now;
+        self.begin_input(now);
         while let Some(Reverse((at, kind, id))) = self.timers.peek().copied() {
             if at > now {
                 break;

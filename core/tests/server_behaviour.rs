@@ -540,3 +540,17 @@ fn same_seed_same_server() {
     assert_eq!(a.server.server_id(), b.server.server_id());
     assert_eq!(a.server.server_id().len(), 56);
 }
+
+/// The driver contract's single-mutation rule is asserted: a second input while the first
+/// one's outputs wait is a driver bug.
+#[test]
+#[cfg(debug_assertions)]
+#[should_panic(expected = "driver contract broken")]
+fn an_input_before_the_last_outputs_are_drained_panics() {
+    let mut server = natrix_core::Server::new(natrix_core::Config::default());
+    let now = natrix_core::Instant::from_nanos(1);
+    let peer = "127.0.0.1:1".parse().expect("address");
+    // Accepting queues INFO (an Output::Write); nobody drains it.
+    let _ = server.accept(now, peer);
+    let _ = server.accept(now, peer);
+}

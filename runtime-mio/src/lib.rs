@@ -283,7 +283,9 @@ impl EventLoop {
         }
         while let Ok((dial, address, stream, peer, local)) = self.dialed.try_recv() {
             let now = self.now();
-            let Some(id) = self.server.route_dialed(now, dial, peer, local) else {
+            let dialed = self.server.route_dialed(now, dial, peer, local);
+            let Some(id) = dialed else {
+                self.drain();
                 continue;
             };
             let made = self.route_tls.as_ref().map(|tls| tls.client_session(&address));
@@ -338,6 +340,8 @@ impl EventLoop {
         match made {
             Some(Ok(session)) => Ok(Some((session.into(), start))),
             Some(Err(e)) => {
+                // The arrival's outputs first (the single-mutation rule).
+                self.drain();
                 let now = self.now();
                 let error = e.to_string();
                 self.server.handle(now, Input::TlsFailed { conn: id, error });
@@ -350,6 +354,7 @@ impl EventLoop {
 
     /// The core's connection `id` has no usable socket: tell the core it is gone.
     fn abandon(&mut self, id: ConnId) {
+        self.drain();
         let now = self.now();
         let reason = CloseReason::ReadError;
         self.server.handle(now, Input::Closed { conn: id, reason });
@@ -677,6 +682,7 @@ impl EventLoop {
 
     /// Acts on every output of the last input.
     fn drain(&mut self) {
+        let mut deferred = Vec::new();
         while let Some(output) = self.server.poll_output() {
             match output {
                 Output::Write(id) => self.dirty.push(id),
@@ -715,9 +721,8 @@ impl EventLoop {
                             }),
                         });
                     if let Err(e) = spawned {
-                        let now = self.now();
                         let error = e.to_string();
-                        self.server.handle(now, Input::DialFailed { dial, error });
+                        deferred.push(Input::DialFailed { dial, error });
                     }
                 }
                 Output::CheckPassword { conn, check } => {
@@ -727,11 +732,17 @@ impl EventLoop {
                         .name("password-check".to_string())
                         .spawn(move || controller.send(Input::PasswordChecked { conn, ok: check.run() }));
                     if spawned.is_err() {
-                        let now = self.now();
-                        self.server.handle(now, Input::PasswordChecked { conn, ok: false });
+                        deferred.push(Input::PasswordChecked { conn, ok: false });
                     }
                 }
             }
+        }
+        // Answers the loop had to give itself wait until every output is taken (the
+        // single-mutation rule), then go in one at a time, each drained in turn.
+        for input in deferred {
+            let now = self.now();
+            self.server.handle(now, input);
+            self.drain();
         }
     }
 

@@ -276,6 +276,8 @@ impl<L: Listener> Driver<L> {
                     None,
                 ),
                 Err(e) => {
+                    // The arrival's outputs first (the single-mutation rule).
+                    self.drain();
                     let now = self.now();
                     let error = e.to_string();
                     self.server.handle(now, Input::TlsFailed { conn: id, error });

@@ -2,10 +2,10 @@
 //! replays it.
 //!
 //! ```text
-//! cargo run -p natrix-sim --release -- --seeds 500          # seeds 0..500
-//! cargo run -p natrix-sim --release -- --seeds 100 --start 9000
-//! SIM_SEED=42 cargo run -p natrix-sim --release             # replay one seed, verbosely
-//! cargo run -p natrix-sim --release -- --regression --fresh 200 --budget 120 --determinism 5
+//! cargo run -p natrix-sim --profile sim -- --seeds 500          # seeds 0..500
+//! cargo run -p natrix-sim --profile sim -- --seeds 100 --start 9000
+//! SIM_SEED=42 cargo run -p natrix-sim --profile sim             # replay one seed, verbosely
+//! cargo run -p natrix-sim --profile sim -- --regression --fresh 200 --budget 120 --determinism 5
 //! ```
 
 use std::process::ExitCode;
@@ -109,7 +109,7 @@ fn run_here(seed: u64, verbose: bool) -> bool {
         println!("  {violation}");
     }
     if !ok {
-        println!("  replay: SIM_SEED={seed} cargo run -p natrix-sim --release");
+        println!("  replay: SIM_SEED={seed} cargo run -p natrix-sim --profile sim");
     }
     ok
 }
@@ -225,7 +225,7 @@ fn main() -> ExitCode {
                     "FAIL seed={seed}: not deterministic (hash {} then {again})",
                     result.hash
                 );
-                println!("  replay: SIM_SEED={seed} cargo run -p natrix-sim --release");
+                println!("  replay: SIM_SEED={seed} cargo run -p natrix-sim --profile sim");
             }
         }
     }

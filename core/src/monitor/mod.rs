@@ -111,7 +111,7 @@ impl Server {
     /// Answers one HTTP request (its head, as read from a monitoring connection) with a
     /// complete HTTP response; the runtime writes it and closes the connection.
     pub fn monitor(&mut self, now: Instant, head: &[u8]) -> Vec<u8> {
-        self.now = now;
+        self.begin_input(now);
         let request = match http::parse(head) {
             Ok(Some(request)) => request,
             Ok(None) | Err(_) => {
