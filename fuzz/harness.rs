@@ -11,9 +11,13 @@ use natrix_core::proto::{ConnectOptions, Parser, ParserLimits};
 use natrix_core::testing::Harness;
 use natrix_core::{Config, Instant};
 
+/// What a target does with one input.
+#[allow(dead_code)]
+pub type Target = fn(&[u8]);
+
 /// Every target, by name, for the corpus replay.
 #[allow(dead_code)]
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("client_parser", client_parser),
     ("route_parser", route_parser),
     ("config", config),
