@@ -20,12 +20,11 @@ use std::time::Duration;
 use natrix_core::config::cluster::{ClusterSettings, RouteUrl};
 use natrix_core::proto::OwnedOp;
 use natrix_core::rng::Rng;
-use natrix_core::{Config, LogSink, Server};
-use turmoil::net::TcpListener;
+use natrix_core::{Config, LogSink};
 
 use crate::checkers::Violation;
 use crate::client::{Client, ServerOp, PORT};
-use crate::run::SimListener;
+use crate::run::serve_clustered;
 
 /// The route port of every simulated server.
 const ROUTE_PORT: u16 = 6222;
@@ -182,13 +181,7 @@ pub struct ClusterOutcome {
 impl ClusterOutcome {
     /// A hash of everything the clients saw, for the determinism check.
     pub fn trace_hash(&self) -> String {
-        let text = format!("{:?}", self.log);
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in text.bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-        format!("{hash:016x}")
+        crate::history::trace_hash(&format!("{:?}", self.log))
     }
 }
 
@@ -223,8 +216,6 @@ pub fn run(seed: u64) -> ClusterOutcome {
             let incarnation = Rc::clone(&incarnation);
             async move {
                 incarnation.set(incarnation.get() + 1);
-                let client = TcpListener::bind(("0.0.0.0", PORT)).await?;
-                let routes = TcpListener::bind(("0.0.0.0", ROUTE_PORT)).await?;
                 let seeds = if n == 0 {
                     Vec::new()
                 } else {
@@ -245,7 +236,6 @@ pub fn run(seed: u64) -> ClusterOutcome {
                     }),
                     ..Config::default()
                 };
-                let (_keep, commands) = tokio::sync::mpsc::unbounded_channel();
                 // SIM_CLUSTER_LOG=1 prints every server's log (debug level) with the virtual time.
                 let verbose = std::env::var_os("SIM_CLUSTER_LOG").is_some();
                 let name = host(n);
@@ -254,20 +244,7 @@ pub fn run(seed: u64) -> ClusterOutcome {
                         println!("{:>9.3?} {name} {} {line}", now(), level.tag());
                     }
                 });
-                natrix_tokio::serve_observed(
-                    natrix_tokio::Listeners {
-                        client: SimListener(client),
-                        monitor: None,
-                        cluster: Some(SimListener(routes)),
-                        cluster_tls: None,
-                    },
-                    Server::new(config),
-                    quiet,
-                    commands,
-                    None,
-                    |_| {},
-                )
-                .await?;
+                serve_clustered(config, ROUTE_PORT, quiet).await?;
                 Ok(())
             }
         });

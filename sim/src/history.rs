@@ -91,18 +91,22 @@ impl History {
 
     /// A hash of every event (FNV-1a over their debug text): equal runs have equal hashes.
     pub fn trace_hash(&self) -> String {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
         let mut text = String::new();
         for event in &self.events {
-            text.clear();
             let _ = write!(text, "{event:?}");
-            for byte in text.bytes() {
-                hash ^= u64::from(byte);
-                hash = hash.wrapping_mul(0x0100_0000_01b3);
-            }
         }
-        format!("{hash:016x}")
+        trace_hash(&text)
     }
+}
+
+/// FNV-1a of `text`, in hex: a scenario's trace hash over the debug text of what it saw.
+pub fn trace_hash(text: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
 }
 
 /// The payload of message `seq` from `publisher` on `subject`: readable, with a checksum so a

@@ -24,12 +24,11 @@ use natrix_core::config::format::{self, Sources};
 use natrix_core::config::options;
 use natrix_core::proto::OwnedOp;
 use natrix_core::rng::Rng;
-use natrix_core::{Config, LogSink, Server};
-use turmoil::net::TcpListener;
+use natrix_core::{Config, LogSink};
 
 use crate::checkers::Violation;
 use crate::client::{Client, ServerOp, PORT};
-use crate::run::SimListener;
+use crate::run::serve_clustered;
 
 /// The route port of both servers.
 const ROUTE_PORT: u16 = 6222;
@@ -295,13 +294,7 @@ pub struct RequestOutcome {
 impl RequestOutcome {
     /// A hash of everything the clients saw, for the determinism check.
     pub fn trace_hash(&self) -> String {
-        let text = format!("{:?}", self.log);
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in text.bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-        format!("{hash:016x}")
+        crate::history::trace_hash(&format!("{:?}", self.log))
     }
 }
 
@@ -369,25 +362,9 @@ pub fn run(seed: u64) -> RequestOutcome {
             let incarnation = Rc::clone(&incarnation);
             async move {
                 incarnation.set(incarnation.get() + 1);
-                let client = TcpListener::bind(("0.0.0.0", PORT)).await?;
-                let routes = TcpListener::bind(("0.0.0.0", ROUTE_PORT)).await?;
                 let config = server_config(seed, n, incarnation.get())?;
-                let (_keep, commands) = tokio::sync::mpsc::unbounded_channel();
                 let quiet: LogSink = Arc::new(|_, _| {});
-                natrix_tokio::serve_observed(
-                    natrix_tokio::Listeners {
-                        client: SimListener(client),
-                        monitor: None,
-                        cluster: Some(SimListener(routes)),
-                        cluster_tls: None,
-                    },
-                    Server::new(config),
-                    quiet,
-                    commands,
-                    None,
-                    |_| {},
-                )
-                .await?;
+                serve_clustered(config, ROUTE_PORT, quiet).await?;
                 Ok(())
             }
         });

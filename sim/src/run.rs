@@ -42,6 +42,28 @@ impl natrix_tokio::Listener for SimListener {
     }
 }
 
+/// Serves `config` with the production tokio runtime on turmoil's network: clients on [`PORT`],
+/// routes on `route_port`. Returns when the server exits (or the host is bounced).
+pub(crate) async fn serve_clustered(config: Config, route_port: u16, log: LogSink) -> std::io::Result<()> {
+    let client = TcpListener::bind(("0.0.0.0", PORT)).await?;
+    let routes = TcpListener::bind(("0.0.0.0", route_port)).await?;
+    let (_keep, commands) = tokio::sync::mpsc::unbounded_channel();
+    natrix_tokio::serve_observed(
+        natrix_tokio::Listeners {
+            client: SimListener(client),
+            monitor: None,
+            cluster: Some(SimListener(routes)),
+            cluster_tls: None,
+        },
+        Server::new(config),
+        log,
+        commands,
+        None,
+        |_| {},
+    )
+    .await
+}
+
 /// The server's counts after the run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FinalState {
