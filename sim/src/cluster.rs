@@ -24,6 +24,7 @@ use natrix_core::{Config, LogSink};
 
 use crate::checkers::Violation;
 use crate::client::{Client, ServerOp, PORT};
+use crate::history::{now, ScenarioOutcome};
 use crate::run::serve_clustered;
 
 /// The route port of every simulated server.
@@ -169,27 +170,9 @@ pub struct ClusterLog {
 }
 
 /// What a cluster run produced.
-pub struct ClusterOutcome {
-    /// The plan.
-    pub plan: ClusterPlan,
-    /// What clients saw.
-    pub log: ClusterLog,
-    /// What the checkers found.
-    pub violations: Vec<Violation>,
-}
-
-impl ClusterOutcome {
-    /// A hash of everything the clients saw, for the determinism check.
-    pub fn trace_hash(&self) -> String {
-        crate::history::trace_hash(&format!("{:?}", self.log))
-    }
-}
+pub type ClusterOutcome = ScenarioOutcome<ClusterPlan, ClusterLog>;
 
 type Shared = Rc<RefCell<ClusterLog>>;
-
-fn now() -> Duration {
-    turmoil::sim_elapsed().unwrap_or_default()
-}
 
 fn host(n: usize) -> String {
     format!("n{n}")

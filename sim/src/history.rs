@@ -99,6 +99,28 @@ impl History {
     }
 }
 
+/// Simulated time since the run began.
+pub fn now() -> Duration {
+    turmoil::sim_elapsed().unwrap_or_default()
+}
+
+/// What a scenario with its own plan and log produced (the cluster and request scenarios).
+pub struct ScenarioOutcome<P, L> {
+    /// The plan it followed.
+    pub plan: P,
+    /// What the clients saw.
+    pub log: L,
+    /// What the checkers found.
+    pub violations: Vec<crate::checkers::Violation>,
+}
+
+impl<P, L: std::fmt::Debug> ScenarioOutcome<P, L> {
+    /// A hash of everything the clients saw, for the determinism check.
+    pub fn trace_hash(&self) -> String {
+        trace_hash(&format!("{:?}", self.log))
+    }
+}
+
 /// FNV-1a of `text`, in hex: a scenario's trace hash over the debug text of what it saw.
 pub fn trace_hash(text: &str) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;

@@ -28,6 +28,7 @@ use natrix_core::{Config, LogSink};
 
 use crate::checkers::Violation;
 use crate::client::{Client, ServerOp, PORT};
+use crate::history::{now, ScenarioOutcome};
 use crate::run::serve_clustered;
 
 /// The route port of both servers.
@@ -281,28 +282,10 @@ pub struct RequestLog {
     pub unexpected: Vec<String>,
 }
 
-/// What a run produced.
-pub struct RequestOutcome {
-    /// The plan.
-    pub plan: RequestPlan,
-    /// What the clients saw.
-    pub log: RequestLog,
-    /// What the checkers found.
-    pub violations: Vec<Violation>,
-}
-
-impl RequestOutcome {
-    /// A hash of everything the clients saw, for the determinism check.
-    pub fn trace_hash(&self) -> String {
-        crate::history::trace_hash(&format!("{:?}", self.log))
-    }
-}
+/// What a request run produced.
+pub type RequestOutcome = ScenarioOutcome<RequestPlan, RequestLog>;
 
 type Shared = Rc<RefCell<RequestLog>>;
-
-fn now() -> Duration {
-    turmoil::sim_elapsed().unwrap_or_default()
-}
 
 fn host(n: usize) -> String {
     format!("r{n}")

@@ -12,7 +12,7 @@ use turmoil::net::TcpListener;
 
 use crate::checkers::{self, Violation};
 use crate::client::{Client, ServerOp, PORT};
-use crate::history::{payload, Event, History, SubKey};
+use crate::history::{now, payload, Event, History, SubKey};
 use crate::plan::{Plan, PUBLISH_START, SUBJECTS};
 
 /// turmoil's listener as the runtime's network.
@@ -89,10 +89,6 @@ type Shared = Rc<RefCell<History>>;
 
 /// The simulated server's PING interval.
 const PING_INTERVAL: Duration = Duration::from_secs(5);
-
-fn now() -> Duration {
-    turmoil::sim_elapsed().unwrap_or_default()
-}
 
 /// Runs seed `seed` and checks it.
 pub fn run(seed: u64) -> Outcome {
