@@ -25,7 +25,7 @@ use natrix_core::{Config, LogSink};
 use crate::checkers::Violation;
 use crate::client::{Client, ServerOp, PORT};
 use crate::history::{now, ScenarioOutcome};
-use crate::run::serve_clustered;
+use crate::run::{serve_clustered, step_to_end};
 
 /// The route port of every simulated server.
 const ROUTE_PORT: u16 = 6222;
@@ -250,11 +250,9 @@ pub fn run(seed: u64) -> ClusterOutcome {
         });
     }
 
-    let mut violations = Vec::new();
     let mut started = vec![false; plan.faults.len()];
     let mut ended = vec![false; plan.faults.len()];
-    loop {
-        let elapsed = sim.elapsed();
+    let mut violations = step_to_end(&mut sim, "cluster", |sim, elapsed| {
         for (i, fault) in plan.faults.iter().enumerate() {
             match fault {
                 Fault::Partition { a, b, from, to } => {
@@ -285,18 +283,7 @@ pub fn run(seed: u64) -> ClusterOutcome {
                 }
             }
         }
-        match sim.step() {
-            Ok(true) => break,
-            Ok(false) => {}
-            Err(e) => {
-                violations.push(Violation::new(
-                    "simulation",
-                    format!("the cluster simulation failed: {e}"),
-                ));
-                break;
-            }
-        }
-    }
+    });
     let log = log.borrow().clone();
     violations.extend(check(&plan, &log));
     ClusterOutcome { plan, log, violations }

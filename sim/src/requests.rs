@@ -29,7 +29,7 @@ use natrix_core::{Config, LogSink};
 use crate::checkers::Violation;
 use crate::client::{Client, ServerOp, PORT};
 use crate::history::{now, ScenarioOutcome};
-use crate::run::serve_clustered;
+use crate::run::{serve_clustered, step_to_end};
 
 /// The route port of both servers.
 const ROUTE_PORT: u16 = 6222;
@@ -373,11 +373,9 @@ pub fn run(seed: u64) -> RequestOutcome {
         Ok(())
     });
 
-    let mut violations = Vec::new();
     let mut started = vec![false; plan.faults.len()];
     let mut ended = vec![false; plan.faults.len()];
-    loop {
-        let elapsed = sim.elapsed();
+    let mut violations = step_to_end(&mut sim, "request", |sim, elapsed| {
         for (i, fault) in plan.faults.iter().enumerate() {
             match fault {
                 Fault::HoldRoute { from, to } => {
@@ -400,18 +398,7 @@ pub fn run(seed: u64) -> RequestOutcome {
                 Fault::Crash { .. } => {}
             }
         }
-        match sim.step() {
-            Ok(true) => break,
-            Ok(false) => {}
-            Err(e) => {
-                violations.push(Violation::new(
-                    "simulation",
-                    format!("the request simulation failed: {e}"),
-                ));
-                break;
-            }
-        }
-    }
+    });
     let log = log.borrow().clone();
     violations.extend(check(&plan, &log));
     RequestOutcome { plan, log, violations }

@@ -64,6 +64,30 @@ pub(crate) async fn serve_clustered(config: Config, route_port: u16, log: LogSin
     .await
 }
 
+/// Steps `sim` until every client is done, first letting `faults` start or end whatever is due
+/// at each step's simulated time. A failed simulation (a host's error, a panic) is a violation
+/// of `scenario`.
+pub(crate) fn step_to_end(
+    sim: &mut turmoil::Sim<'_>,
+    scenario: &str,
+    mut faults: impl FnMut(&mut turmoil::Sim<'_>, Duration),
+) -> Vec<Violation> {
+    loop {
+        let elapsed = sim.elapsed();
+        faults(sim, elapsed);
+        match sim.step() {
+            Ok(true) => return Vec::new(),
+            Ok(false) => {}
+            Err(e) => {
+                return vec![Violation::new(
+                    "simulation",
+                    format!("the {scenario} simulation failed: {e}"),
+                )]
+            }
+        }
+    }
+}
+
 /// The server's counts after the run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FinalState {
@@ -184,11 +208,9 @@ pub fn run(seed: u64) -> Outcome {
     };
     add_subscriber(&mut sim, "limited".to_string(), vec![limited], false);
 
-    let mut violations = Vec::new();
     let mut applied = vec![(false, false); plan.windows.len()];
     let mut restarts_done = 0;
-    loop {
-        let elapsed = sim.elapsed();
+    let mut violations = step_to_end(&mut sim, "single-server", |sim, elapsed| {
         for (i, window) in plan.windows.iter().enumerate() {
             if !applied[i].0 && elapsed >= window.from {
                 applied[i].0 = true;
@@ -209,15 +231,7 @@ pub fn run(seed: u64) -> Outcome {
             restarts_done += 1;
             sim.bounce("server");
         }
-        match sim.step() {
-            Ok(true) => break,
-            Ok(false) => {}
-            Err(e) => {
-                violations.push(Violation::new("simulation", format!("the simulation failed: {e}")));
-                break;
-            }
-        }
-    }
+    });
     // Liveness: every fault healed and every client gone, the server must let go of every
     // connection; one it can no longer hear from is found stale by its PINGs.
     for window in &plan.windows {
