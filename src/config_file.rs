@@ -6,8 +6,8 @@ use natrix_core::config::cluster::RouteUrl;
 use natrix_core::config::format::{self, ConfError, Sources};
 use natrix_core::config::options::{self, Applied};
 use natrix_core::config::tls::{TlsSettings, DEFAULT_TLS_TIMEOUT};
-use natrix_core::tls::{RouteTls, TlsAcceptor, TlsFiles};
 use natrix_core::Config;
+use natrix_driver::tls::{RouteTls, TlsAcceptor, TlsFiles};
 
 use crate::cli::Options;
 
@@ -197,7 +197,7 @@ impl TlsFiles for DiskTls {
         std::fs::read(path).map_err(|e| os_error(path, &e))
     }
 
-    fn system_roots(&self) -> Vec<natrix_core::tls::rustls::pki_types::CertificateDer<'static>> {
+    fn system_roots(&self) -> Vec<natrix_driver::tls::rustls::pki_types::CertificateDer<'static>> {
         rustls_native_certs::load_native_certs().certs
     }
 }

@@ -224,18 +224,18 @@ struct Started {
     listener: std::net::TcpListener,
     monitor: Option<std::net::TcpListener>,
     cluster: Option<std::net::TcpListener>,
-    route_tls: Option<natrix_core::tls::RouteTls>,
+    route_tls: Option<natrix_driver::tls::RouteTls>,
     server: Server,
     ports_file: Option<String>,
-    tls: Option<natrix_core::tls::TlsAcceptor>,
+    tls: Option<natrix_driver::tls::TlsAcceptor>,
 }
 
 /// What every runtime shares: bind the client port, build the core, write the pid and ports
 /// files and print nats-server's start-up lines. `None` after logging why it could not start.
 fn start(
     mut config: Config,
-    tls: Option<natrix_core::tls::TlsAcceptor>,
-    route_tls: Option<natrix_core::tls::RouteTls>,
+    tls: Option<natrix_driver::tls::TlsAcceptor>,
+    route_tls: Option<natrix_driver::tls::RouteTls>,
     opts: &cli::Options,
 ) -> Option<Started> {
     let bind = join_host_port(&config.host, config.port);

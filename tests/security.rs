@@ -614,7 +614,7 @@ fn openssl_v1_client(dir: &Path, name: &str, ca: &str) {
 /// check, cannot load a version 1 certificate at all): INFO in plaintext, the handshake, then
 /// `CONNECT` and `PING`. What came back after INFO, or why nothing did.
 fn tls_ping_with_certificate(port: u16, dir: &Path, cert: &str, key: &str) -> Result<String, String> {
-    use natrix_core::tls::rustls;
+    use natrix_driver::tls::rustls;
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use std::io::{BufRead, Read, Write};

@@ -172,7 +172,7 @@ pub(crate) struct Conn {
     /// The last measured round trip (server PING to client PONG).
     pub rtt: Option<std::time::Duration>,
     /// The TLS protocol and cipher suite, once the handshake is done.
-    pub tls: Option<crate::tls::SessionInfo>,
+    pub tls: Option<SessionInfo>,
     /// The bcrypt hash this client's password was checked against (a reload that keeps the
     /// hash need not check again).
     pub verified_hash: Option<String>,
@@ -209,4 +209,14 @@ impl Conn {
             format!("{} - cid:{} - \"{}\"", self.peer, self.cid, parts.join(":"))
         }
     }
+}
+
+/// The negotiated protocol and cipher suite, as nats-server's `/connz` names them (`1.3`,
+/// `TLS_AES_128_GCM_SHA256`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// `1.2` or `1.3`.
+    pub version: String,
+    /// The cipher suite's IANA name.
+    pub cipher_suite: String,
 }

@@ -53,7 +53,6 @@ pub mod subject;
 pub mod sublist;
 pub mod testing;
 pub mod time;
-pub mod tls;
 
 pub use config::{Config, COMPATIBLE_VERSION};
 pub use conn::{CloseReason, ConnId};

@@ -147,7 +147,7 @@ impl Server {
         &mut self,
         id: ConnId,
         cert: Option<CertIdentity>,
-        session: crate::tls::SessionInfo,
+        session: crate::conn::SessionInfo,
     ) {
         let description = format!("TLS version {}, cipher suite {}", session.version, session.cipher_suite);
         if let Some(conn) = self.conn_mut(id) {

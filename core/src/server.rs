@@ -61,7 +61,7 @@ pub enum Input {
         /// The client's verified certificate, if it presented one.
         cert: Option<crate::auth::CertIdentity>,
         /// What the handshake negotiated.
-        session: crate::tls::SessionInfo,
+        session: crate::conn::SessionInfo,
     },
     /// Fresh process figures (resident memory, CPU) for monitoring; runtimes or the binary
     /// send them now and then.

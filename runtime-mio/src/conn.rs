@@ -7,19 +7,17 @@ use bytes::{Bytes, BytesMut};
 use mio::net::TcpStream;
 use natrix_core::auth::CertIdentity;
 use natrix_core::read_size::ReadSizer;
-use natrix_core::tls::rustls::Connection;
-use natrix_core::tls::TlsStart;
 use natrix_core::{CloseReason, ConnId};
-
-/// Most buffers given to one vectored write.
-const MAX_IOVECS: usize = 512;
+use natrix_driver::io::MAX_IOVECS;
+use natrix_driver::tls::rustls::Connection;
+use natrix_driver::tls::TlsStart;
 
 /// What one call to [`Conn::read`] produced.
 pub(crate) enum ReadEvent {
     /// Plaintext for the core.
     Data(Bytes),
     /// The TLS handshake just completed.
-    Secured(Option<CertIdentity>, natrix_core::tls::SessionInfo),
+    Secured(Option<CertIdentity>, natrix_core::conn::SessionInfo),
     /// Nothing more until the socket is readable again.
     WouldBlock,
 }
@@ -158,15 +156,15 @@ impl Conn {
                 if tls.secured {
                     return Err(ReadEnd::Closed(CloseReason::ReadError));
                 }
-                return Err(ReadEnd::TlsFailed(natrix_core::tls::describe_failure(
+                return Err(ReadEnd::TlsFailed(natrix_driver::tls::describe_failure(
                     &error,
                     &tls.first_bytes,
                 )));
             }
             if !tls.secured && !tls.session.is_handshaking() {
                 tls.secured = true;
-                let cert = natrix_core::tls::peer_identity(tls.session.peer_certificates());
-                let session = natrix_core::tls::session_info(&tls.session);
+                let cert = natrix_driver::tls::peer_identity(tls.session.peer_certificates());
+                let session = natrix_driver::tls::session_info(&tls.session);
                 return Ok(ReadEvent::Secured(cert, session));
             }
         }
@@ -388,7 +386,7 @@ impl Read for Recorder<'_> {
             self.first.extend_from_slice(&buf[..take]);
             // A peer that is not speaking TLS gets no alert, just the close (as from
             // nats-server): rustls never sees its bytes.
-            if !natrix_core::tls::looks_like_tls(self.first) {
+            if !natrix_driver::tls::looks_like_tls(self.first) {
                 return Err(io::ErrorKind::InvalidData.into());
             }
         }

@@ -29,8 +29,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
-use natrix_core::tls::{TlsAcceptor, TlsStart};
 use natrix_core::{CloseReason, ConnId, Input, Instant, Level, LogSink, Output, Server};
+use natrix_driver::io::{DIAL_TIMEOUT, SHUTDOWN_FLUSH};
+use natrix_driver::tls::{TlsAcceptor, TlsStart};
 use slab::Slab;
 
 use conn::{Conn, ReadEnd, ReadEvent};
@@ -42,15 +43,11 @@ pub const READ_BUDGET: usize = 256 * 1024;
 const ACCEPT_SLACK: usize = 64;
 /// How long to stop accepting after the process ran out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
-/// How long shutdown waits for connections to flush.
-const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
 const MONITOR_LISTENER: Token = Token(usize::MAX - 3);
 const CLUSTER_LISTENER: Token = Token(usize::MAX - 4);
-/// How long a route dial may take.
-const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A route dial to an address that connected: the stream, the peer's address and ours.
 type Dialed = (
@@ -66,7 +63,7 @@ pub struct ClusterListener {
     /// Where routes are accepted.
     pub listener: std::net::TcpListener,
     /// The cluster block's `tls`.
-    pub tls: Option<natrix_core::tls::RouteTls>,
+    pub tls: Option<natrix_driver::tls::RouteTls>,
 }
 
 /// Hands operator inputs (`Shutdown`, `Reload`, `LameDuck`) to a running event loop from any
@@ -123,7 +120,7 @@ pub struct EventLoop {
     /// The route listener, when clustered.
     cluster: Option<TcpListener>,
     /// TLS for routes.
-    route_tls: Option<natrix_core::tls::RouteTls>,
+    route_tls: Option<natrix_driver::tls::RouteTls>,
     /// Route dials that connected (worker threads dial, then wake the loop).
     dialed: mpsc::Receiver<Dialed>,
     dialed_sender: mpsc::Sender<Dialed>,
@@ -331,12 +328,12 @@ impl EventLoop {
     /// The TLS session a new connection needs (`made`, when TLS is on), with whether its
     /// handshake comes first. A session that cannot be made fails the connection's handshake:
     /// the core logs it and closes the connection, and the caller drops the socket.
-    fn session_or_fail<S: Into<natrix_core::tls::rustls::Connection>>(
+    fn session_or_fail<S: Into<natrix_driver::tls::rustls::Connection>>(
         &mut self,
         id: ConnId,
-        made: Option<Result<S, natrix_core::tls::rustls::Error>>,
+        made: Option<Result<S, natrix_driver::tls::rustls::Error>>,
         start: TlsStart,
-    ) -> Result<Option<(natrix_core::tls::rustls::Connection, TlsStart)>, ()> {
+    ) -> Result<Option<(natrix_driver::tls::rustls::Connection, TlsStart)>, ()> {
         match made {
             Some(Ok(session)) => Ok(Some((session.into(), start))),
             Some(Err(e)) => {
@@ -366,7 +363,7 @@ impl EventLoop {
         &mut self,
         id: ConnId,
         stream: mio::net::TcpStream,
-        session: Option<(natrix_core::tls::rustls::Connection, TlsStart)>,
+        session: Option<(natrix_driver::tls::rustls::Connection, TlsStart)>,
     ) {
         let entry = self.conns.vacant_entry();
         let key = entry.key();

@@ -5,17 +5,15 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use natrix_core::read_size::ReadSizer;
-use natrix_core::tls::TlsStart;
 use natrix_core::{CloseReason, ConnId};
+use natrix_driver::io::MAX_IOVECS;
+use natrix_driver::tls::TlsStart;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::Event;
-
-/// Most buffers handed to one vectored write.
-const MAX_IOVECS: usize = 512;
 
 /// What the core task tells a connection's writer.
 pub(crate) enum WriterCommand {
@@ -177,7 +175,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for FirstBytes<S> {
             self.seen.extend_from_slice(&head);
             // A peer that is not speaking TLS gets no alert, just the close (as from
             // nats-server): rustls never sees its bytes.
-            if !natrix_core::tls::looks_like_tls(&self.seen) {
+            if !natrix_driver::tls::looks_like_tls(&self.seen) {
                 return std::task::Poll::Ready(Err(std::io::ErrorKind::InvalidData.into()));
             }
         }
@@ -221,7 +219,7 @@ pub(crate) struct TlsTask {
 /// A TLS client connection, in one task: INFO in plaintext (unless the handshake comes
 /// first), the handshake, then reading and writing through TLS until the core closes it.
 /// The core enforces the handshake timeout by closing the connection, which aborts this task.
-pub(crate) async fn tls_connection<S>(stream: S, acceptor: natrix_core::tls::TlsAcceptor, task: TlsTask)
+pub(crate) async fn tls_connection<S>(stream: S, acceptor: natrix_driver::tls::TlsAcceptor, task: TlsTask)
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -287,11 +285,11 @@ where
         Err((error, recorder)) => {
             let rustls_error = error
                 .get_ref()
-                .and_then(|e| e.downcast_ref::<natrix_core::tls::rustls::Error>())
+                .and_then(|e| e.downcast_ref::<natrix_driver::tls::rustls::Error>())
                 .cloned();
             let text = match rustls_error {
-                Some(e) => natrix_core::tls::describe_failure(&e, &recorder.seen),
-                None if !natrix_core::tls::looks_like_tls(&recorder.seen) => {
+                Some(e) => natrix_driver::tls::describe_failure(&e, &recorder.seen),
+                None if !natrix_driver::tls::looks_like_tls(&recorder.seen) => {
                     "tls: first record does not look like a TLS handshake".to_string()
                 }
                 None => error.to_string(),
@@ -300,8 +298,8 @@ where
             return;
         }
     };
-    let cert = natrix_core::tls::peer_identity(tls_stream.get_ref().1.peer_certificates());
-    let session = natrix_core::tls::session_info(tls_stream.get_ref().1);
+    let cert = natrix_driver::tls::peer_identity(tls_stream.get_ref().1.peer_certificates());
+    let session = natrix_driver::tls::session_info(tls_stream.get_ref().1);
     let task = TlsTask {
         id,
         commands,
@@ -316,8 +314,8 @@ where
 /// against `name`), then reading and writing through TLS.
 pub(crate) async fn tls_client_connection<S>(
     stream: S,
-    config: Arc<natrix_core::tls::rustls::ClientConfig>,
-    name: natrix_core::tls::rustls::pki_types::ServerName<'static>,
+    config: Arc<natrix_driver::tls::rustls::ClientConfig>,
+    name: natrix_driver::tls::rustls::pki_types::ServerName<'static>,
     task: TlsTask,
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -325,8 +323,8 @@ pub(crate) async fn tls_client_connection<S>(
     let connector = tokio_rustls::TlsConnector::from(config);
     match connector.connect(name, stream).await {
         Ok(tls_stream) => {
-            let cert = natrix_core::tls::peer_identity(tls_stream.get_ref().1.peer_certificates());
-            let session = natrix_core::tls::session_info(tls_stream.get_ref().1);
+            let cert = natrix_driver::tls::peer_identity(tls_stream.get_ref().1.peer_certificates());
+            let session = natrix_driver::tls::session_info(tls_stream.get_ref().1);
             secured(tls_stream, task, cert, session).await;
         }
         Err(e) => {
@@ -340,7 +338,7 @@ async fn secured<S>(
     tls_stream: S,
     task: TlsTask,
     cert: Option<natrix_core::auth::CertIdentity>,
-    session: natrix_core::tls::SessionInfo,
+    session: natrix_core::conn::SessionInfo,
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {

@@ -14,6 +14,7 @@ pub mod net;
 
 mod conn;
 
+use natrix_driver::io::{DIAL_TIMEOUT, SHUTDOWN_FLUSH};
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use conn::WriterCommand;
-pub use natrix_core::tls::TlsAcceptor;
+pub use natrix_driver::tls::TlsAcceptor;
 pub use net::Listener;
 
 pub use natrix_core::LogSink;
@@ -40,7 +41,7 @@ pub(crate) enum Event {
     Secured(
         ConnId,
         Option<natrix_core::auth::CertIdentity>,
-        natrix_core::tls::SessionInfo,
+        natrix_core::conn::SessionInfo,
     ),
     /// The TLS handshake failed, and why.
     TlsFailed(ConnId, String),
@@ -74,7 +75,7 @@ pub struct Listeners<L> {
     /// Routes from other servers, when clustered.
     pub cluster: Option<L>,
     /// TLS for routes, both accepted and dialed (the cluster block's `tls`).
-    pub cluster_tls: Option<natrix_core::tls::RouteTls>,
+    pub cluster_tls: Option<natrix_driver::tls::RouteTls>,
 }
 
 /// How a connection's bytes are protected.
@@ -83,7 +84,7 @@ enum Secure {
     /// TLS, this server's side of the handshake.
     Server(TlsAcceptor),
     /// TLS, as the dialing side of a route to `address`.
-    Client(Arc<natrix_core::tls::rustls::ClientConfig>, String),
+    Client(Arc<natrix_driver::tls::rustls::ClientConfig>, String),
 }
 
 /// Events the core task takes in one go before writing what they produced.
@@ -91,10 +92,6 @@ const EVENT_BATCH: usize = 1024;
 /// Capacity of the channel to the core task; a full channel pushes back on readers, and so
 /// on publishers' sockets.
 const EVENT_QUEUE: usize = 4096;
-/// How long a route dial may take.
-const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long shutdown waits for connections to flush.
-const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
 
 struct Handle {
     id: ConnId,
@@ -129,7 +126,7 @@ struct Driver<L: Listener> {
     /// Client TLS, when configured.
     tls: Option<TlsAcceptor>,
     /// Route TLS, when configured.
-    route_tls: Option<natrix_core::tls::RouteTls>,
+    route_tls: Option<natrix_driver::tls::RouteTls>,
     _net: std::marker::PhantomData<fn() -> L>,
 }
 
@@ -270,7 +267,7 @@ impl<L: Listener> Driver<L> {
                 tokio::spawn(conn::tls_connection(stream, acceptor, task(command_rx))),
                 None,
             ),
-            Secure::Client(config, address) => match natrix_core::tls::server_name(&address) {
+            Secure::Client(config, address) => match natrix_driver::tls::server_name(&address) {
                 Ok(name) => (
                     tokio::spawn(conn::tls_client_connection(stream, config, name, task(command_rx))),
                     None,

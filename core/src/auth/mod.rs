@@ -6,6 +6,7 @@
 //! nats-server's `processClientOrLeafAuthentication` (server/auth.go) does.
 
 pub mod credentials;
+pub mod dn;
 pub mod permissions;
 pub mod settings;
 
@@ -30,7 +31,7 @@ pub struct CertIdentity {
     pub subject_with_dcs: Option<String>,
     /// The subject's RDNs (last first, types upper-cased), when every attribute type is one
     /// nats-server's DN matching knows.
-    pub rdns: Option<crate::tls::Dn>,
+    pub rdns: Option<crate::auth::dn::Dn>,
     /// rfc822Name subject alternative names.
     pub emails: Vec<String>,
     /// dNSName subject alternative names.
@@ -393,20 +394,20 @@ impl Auth {
         // A user named by a DN that holds the certificate's RDNs: in order first, then in any
         // order. Users are tried in configuration order.
         if let Some(rdns) = &cert.rdns {
-            let parsed: Vec<(&String, crate::tls::Dn)> = self
+            let parsed: Vec<(&String, crate::auth::dn::Dn)> = self
                 .user_order
                 .iter()
-                .filter_map(|name| Some((name, crate::tls::parse_dn(name)?)))
+                .filter_map(|name| Some((name, crate::auth::dn::parse_dn(name)?)))
                 .collect();
-            let in_order = |dn: &crate::tls::Dn| {
-                dn.len() == rdns.len() && dn.iter().zip(rdns).all(|(a, b)| crate::tls::rdn_equal(a, b))
+            let in_order = |dn: &crate::auth::dn::Dn| {
+                dn.len() == rdns.len() && dn.iter().zip(rdns).all(|(a, b)| crate::auth::dn::rdn_equal(a, b))
             };
-            let any_order = |dn: &crate::tls::Dn| {
-                let mut unused: Vec<&crate::tls::Rdn> = rdns.iter().collect();
+            let any_order = |dn: &crate::auth::dn::Dn| {
+                let mut unused: Vec<&crate::auth::dn::Rdn> = rdns.iter().collect();
                 dn.len() == rdns.len()
                     && dn
                         .iter()
-                        .all(|a| match unused.iter().position(|b| crate::tls::rdn_equal(a, b)) {
+                        .all(|a| match unused.iter().position(|b| crate::auth::dn::rdn_equal(a, b)) {
                             Some(i) => {
                                 unused.remove(i);
                                 true
@@ -414,7 +415,7 @@ impl Auth {
                             None => false,
                         })
             };
-            for matches in [&in_order as &dyn Fn(&crate::tls::Dn) -> bool, &any_order] {
+            for matches in [&in_order as &dyn Fn(&crate::auth::dn::Dn) -> bool, &any_order] {
                 if let Some((name, _)) = parsed.iter().find(|(_, dn)| matches(dn)) {
                     return lookup(name);
                 }

@@ -1,6 +1,6 @@
 //! The `tls` block: where the certificates are and how clients must use them (nats-server's
 //! `parseTLS` and `TLSConfigOpts`, server/opts.go). Loading the files and building the rustls
-//! configuration is the runtime's job (`natrix_core::tls`); this is only what the file says.
+//! configuration is the drivers' job (`natrix_driver::tls`); this is only what the file says.
 
 use std::time::Duration;
 

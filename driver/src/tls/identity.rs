@@ -5,13 +5,7 @@ use rustls::pki_types::CertificateDer;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::auth::CertIdentity;
-
-/// One relative distinguished name: its attributes as (upper-case type, value).
-pub type Rdn = Vec<(String, String)>;
-
-/// A distinguished name: its RDNs, last first as written (`CN=...,O=...`).
-pub type Dn = Vec<Rdn>;
+use natrix_core::auth::CertIdentity;
 
 /// The attribute types nats-server's DN matching knows, by OID.
 const KNOWN_TYPES: &[(&str, &str)] = &[
@@ -118,70 +112,10 @@ fn escape(value: &str) -> String {
     out
 }
 
-/// Parses a user name as a distinguished name (`CN=alice, OU=eng+OU=ops, O=Acme`): RDNs split
-/// on unescaped commas, attributes on unescaped pluses, spaces around types and values trimmed,
-/// types upper-cased. `None` if it is not a DN.
-pub fn parse_dn(text: &str) -> Option<Dn> {
-    let mut rdns = Vec::new();
-    let mut attrs = Vec::new();
-    let mut current = String::new();
-    let mut escaped = false;
-    let finish_attr = |current: &mut String, attrs: &mut Vec<(String, String)>| -> Option<()> {
-        let (kind, value) = current.split_once('=')?;
-        let kind = kind.trim();
-        let value = value.trim();
-        if kind.is_empty() || value.starts_with('#') {
-            return None;
-        }
-        attrs.push((kind.to_ascii_uppercase(), unescape(value)));
-        current.clear();
-        Some(())
-    };
-    for c in text.chars() {
-        if escaped {
-            current.push('\\');
-            current.push(c);
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' => escaped = true,
-            '+' => finish_attr(&mut current, &mut attrs)?,
-            ',' => {
-                finish_attr(&mut current, &mut attrs)?;
-                rdns.push(std::mem::take(&mut attrs));
-            }
-            c => current.push(c),
-        }
-    }
-    finish_attr(&mut current, &mut attrs)?;
-    rdns.push(attrs);
-    Some(rdns)
-}
-
-fn unescape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    let mut chars = value.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(next) = chars.next() {
-                out.push(next);
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Whether two RDNs hold the same attributes (types already upper-cased).
-pub fn rdn_equal(a: &[(String, String)], b: &[(String, String)]) -> bool {
-    a.len() == b.len() && a.iter().all(|x| b.contains(x))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use natrix_core::auth::dn::{parse_dn, rdn_equal};
 
     #[test]
     fn go_subject_strings_and_dns() {

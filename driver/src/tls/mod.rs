@@ -3,8 +3,8 @@
 //! `verify_and_map`), and nats-server's texts for what goes wrong.
 //!
 //! The core's state machine never sees ciphertext: a runtime runs the handshake with
-//! [`TlsAcceptor`], reports [`crate::Input::TlsEstablished`] (with [`peer_identity`]) or
-//! [`crate::Input::TlsFailed`], and from then on feeds the core plaintext. Reading the
+//! [`TlsAcceptor`], reports [`natrix_core::Input::TlsEstablished`] (with [`peer_identity`]) or
+//! [`natrix_core::Input::TlsFailed`], and from then on feeds the core plaintext. Reading the
 //! certificate files is the caller's job ([`TlsFiles`]), so this module performs no IO.
 
 mod identity;
@@ -12,14 +12,15 @@ mod v1;
 
 use std::sync::Arc;
 
-pub use identity::{parse_dn, peer_identity, rdn_equal, Dn, Rdn};
+pub use identity::peer_identity;
 pub use rustls;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 
-use crate::config::tls::{TlsSettings, TlsVersion};
+use natrix_core::config::tls::{TlsSettings, TlsVersion};
+use natrix_core::conn::SessionInfo;
 
 /// Where certificates come from.
 pub trait TlsFiles {
@@ -243,16 +244,6 @@ pub fn server_name(address: &str) -> Result<rustls::pki_types::ServerName<'stati
     let host = host.trim_start_matches('[').trim_end_matches(']');
     rustls::pki_types::ServerName::try_from(host.to_string())
         .map_err(|_| rustls::Error::General(format!("invalid route host {host:?}")))
-}
-
-/// The negotiated protocol and cipher suite, as nats-server's `/connz` names them (`1.3`,
-/// `TLS_AES_128_GCM_SHA256`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SessionInfo {
-    /// `1.2` or `1.3`.
-    pub version: String,
-    /// The cipher suite's IANA name.
-    pub cipher_suite: String,
 }
 
 /// What a finished handshake negotiated (either side of it).

@@ -1,0 +1,13 @@
+//! # natrix-driver: what both runtimes do the same way
+//!
+//! The core (`natrix-core`) makes every decision and performs no IO; a runtime (`natrix-tokio`,
+//! `natrix-mio`) owns an event loop and its sockets. What a runtime does that does not depend on
+//! its event loop lives here once: the TLS glue (rustls configurations from the `tls` blocks,
+//! client certificate identities, nats-server's texts for failed handshakes), and the constants
+//! both loops share. The core never sees ciphertext and does not depend on rustls.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod io;
+pub mod tls;
