@@ -25,11 +25,58 @@ pub struct AccountId(pub u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SubKey(pub u32);
 
-/// One client subscription.
+/// Who a subscription delivers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subscriber {
+    /// A client connection: a match is written to it as `MSG`/`HMSG`.
+    Client(ConnId),
+    /// Interest the server behind this route announced (`RS+`): a match is forwarded to the
+    /// route once, however many of its subscriptions match.
+    Route(ConnId),
+    /// A stream import: a match is delivered again in the importing account.
+    Import(Box<StreamForward>),
+    /// The server itself: a match is handed to the part of the server named here, which may
+    /// answer through the internal-publish path.
+    Internal(Internal),
+}
+
+/// The parts of the server that receive messages through internal subscriptions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Internal {
+    /// `$SYS.REQ.SERVER...` monitoring requests, in the system account.
+    ServerRequests,
+}
+
+impl Subscriber {
+    /// The client connection, for a client's subscription.
+    pub fn client(&self) -> Option<ConnId> {
+        match self {
+            Subscriber::Client(id) => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// The connection behind it: a client's, or the route whose interest it is.
+    pub fn conn(&self) -> Option<ConnId> {
+        match self {
+            Subscriber::Client(id) | Subscriber::Route(id) => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// Whether routes hear of this subscription as local interest: what clients and stream
+    /// imports here want. A route's own interest is the other server's; the server's internal
+    /// subscriptions serve only what is published here.
+    pub fn is_local_interest(&self) -> bool {
+        matches!(self, Subscriber::Client(_) | Subscriber::Import(_))
+    }
+}
+
+/// One subscription: a client's, a route's interest, a stream import's or the server's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
-    /// The connection that made it.
-    pub conn: ConnId,
+    /// Who receives what matches.
+    pub subscriber: Subscriber,
     /// The client's id for it.
     pub sid: Box<[u8]>,
     /// What it matches.
@@ -40,19 +87,21 @@ pub struct Subscription {
     pub max: Option<u64>,
     /// Messages delivered so far.
     pub delivered: u64,
-    /// Set for the server's own subscriptions that carry a stream export into an importing
-    /// account; `conn` is then [`IMPORT_CONN`].
-    pub forward: Option<Box<StreamForward>>,
-    /// Interest a route announced (`RS+`): `conn` is the route, and a match is forwarded to
-    /// it rather than delivered.
-    pub remote: bool,
 }
 
-/// The connection id of subscriptions the server holds itself (stream imports).
-pub const IMPORT_CONN: ConnId = ConnId {
-    index: u32::MAX - 1,
-    generation: 0,
-};
+impl Subscription {
+    /// A subscription for `subscriber` with no sid, queue or limit (the server's own kinds).
+    pub fn of(subscriber: Subscriber, subject: &[u8], queue: Option<&[u8]>) -> Subscription {
+        Subscription {
+            subscriber,
+            sid: Box::default(),
+            subject: subject.into(),
+            queue: queue.map(Into::into),
+            max: None,
+            delivered: 0,
+        }
+    }
+}
 
 /// Where a stream import delivers what its exporter publishes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +165,11 @@ pub struct Account {
     pub reply_prefix: Box<[u8]>,
     /// Local interest as routes must hear it; `None` unless the server is clustered.
     pub interest: Option<Box<crate::cluster::Interest>>,
+    /// How many of `subs` are the server's internal subscriptions, which monitoring and the
+    /// subscription counts leave out.
+    pub internal_subs: usize,
+    /// Sublist inserts and removes of internal subscriptions, left out of `/subsz` likewise.
+    pub internal_churn: (u64, u64),
 }
 
 impl Account {
@@ -131,7 +185,14 @@ impl Account {
             response_order: VecDeque::new(),
             reply_prefix: Box::default(),
             interest: None,
+            internal_subs: 0,
+            internal_churn: (0, 0),
         }
+    }
+
+    /// Subscriptions as monitoring counts them: every one but the server's internal ones.
+    pub fn visible_subs(&self) -> usize {
+        self.subs.len() - self.internal_subs
     }
 
     /// Indexes a new subscription; fails (and stores nothing) if its subject is invalid.
@@ -139,8 +200,12 @@ impl Account {
         let entry = self.subs.vacant_entry();
         let key = SubKey(entry.key() as u32);
         self.sublist.insert(&sub.subject, sub.queue.as_deref(), key)?;
-        if let Some(interest) = self.interest.as_mut().filter(|_| !sub.remote) {
+        if let Some(interest) = self.interest.as_mut().filter(|_| sub.subscriber.is_local_interest()) {
             interest.add(&sub.subject, sub.queue.as_deref());
+        }
+        if matches!(sub.subscriber, Subscriber::Internal(_)) {
+            self.internal_subs += 1;
+            self.internal_churn.0 += 1;
         }
         entry.insert(sub);
         Ok(key)
@@ -164,8 +229,12 @@ impl Account {
     pub fn unsubscribe(&mut self, key: SubKey) -> Option<Subscription> {
         let sub = self.subs.try_remove(key.0 as usize)?;
         self.sublist.remove(&sub.subject, sub.queue.as_deref(), key);
-        if let Some(interest) = self.interest.as_mut().filter(|_| !sub.remote) {
+        if let Some(interest) = self.interest.as_mut().filter(|_| sub.subscriber.is_local_interest()) {
             interest.remove(&sub.subject, sub.queue.as_deref());
+        }
+        if matches!(sub.subscriber, Subscriber::Internal(_)) {
+            self.internal_subs -= 1;
+            self.internal_churn.1 += 1;
         }
         Some(sub)
     }

@@ -316,14 +316,12 @@ impl Server {
         }
         let account = conn.account;
         let sub = Subscription {
-            conn: id,
+            subscriber: crate::account::Subscriber::Client(id),
             sid: sid.into(),
             subject: subject.into(),
             queue: queue.map(Into::into),
             max: None,
             delivered: 0,
-            forward: None,
-            remote: false,
         };
         match self.accounts[account.0 as usize].subscribe(sub) {
             Ok(key) => {

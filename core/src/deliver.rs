@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 
-use crate::account::{AccountId, StreamForward, SubKey};
+use crate::account::{AccountId, Internal, StreamForward, SubKey, Subscriber};
 use crate::client::quoted;
 use crate::cluster::RemoteTargets;
 use crate::conn::{CloseReason, ConnId};
@@ -62,7 +62,8 @@ impl From<bool> for Delivery {
 
 /// What every delivery of one publish shares.
 pub(crate) struct Message<'a> {
-    pub(crate) from: ConnId,
+    /// The connection it came from; `None` when the server itself publishes it.
+    pub(crate) from: Option<ConnId>,
     pub(crate) echo: bool,
     /// Account boundaries crossed so far (imports).
     pub(crate) hops: u8,
@@ -147,7 +148,7 @@ impl Server {
             self.send_ok(id);
         }
         let message = Message {
-            from: id,
+            from: Some(id),
             echo,
             hops: 0,
             from_service: false,
@@ -162,11 +163,6 @@ impl Server {
         };
         let mut delivered = self.route(account, &message);
         delivered |= self.cross_accounts(account, &message);
-        if Some(account) == self.system_account && publish.subject.starts_with(b"$SYS.REQ.") {
-            if let Some(reply) = publish.reply {
-                delivered |= self.answer_sys_request(account, &message, reply);
-            }
-        }
         if !delivered && no_responders {
             if let Some(reply) = publish.reply {
                 self.no_responders(id, account.0 as usize, publish.subject, reply);
@@ -279,23 +275,36 @@ impl Server {
         false
     }
 
-    /// Answers a monitoring request in the system account on the requester's reply subject.
-    fn answer_sys_request(&mut self, account: AccountId, message: &Message<'_>, reply: &[u8]) -> bool {
-        let start = message.header_len.unwrap_or(0);
-        let end = message.framed.len().saturating_sub(2).max(start);
-        let body = message.framed.slice(start..end);
-        let Some(answer) = self.sys_request(message.subject, &body) else {
-            return false;
-        };
-        let mut framed = answer;
+    /// Hands `message` to the part of the server that subscribed for it. True if it took it
+    /// (a request this server answers).
+    fn deliver_internal(&mut self, which: Internal, account: AccountId, message: &Message<'_>) -> bool {
+        match which {
+            Internal::ServerRequests => {
+                let Some(reply) = message.reply else { return false };
+                let start = message.header_len.unwrap_or(0);
+                let end = message.framed.len().saturating_sub(2).max(start);
+                let body = message.framed.slice(start..end);
+                let Some(answer) = self.sys_request(message.subject, &body) else {
+                    return false;
+                };
+                self.publish_internal(account, reply, answer);
+                true
+            }
+        }
+    }
+
+    /// The server publishes `payload` on `subject` in `account`, as a client there would (but
+    /// to this server's subscribers only): every reply the server itself sends goes this way.
+    pub(crate) fn publish_internal(&mut self, account: AccountId, subject: &[u8], payload: Vec<u8>) {
+        let mut framed = payload;
         framed.extend_from_slice(b"\r\n");
         let framed = Bytes::from(framed);
-        let response = Message {
-            from: crate::account::IMPORT_CONN,
+        let message = Message {
+            from: None,
             echo: true,
             hops: MAX_HOPS,
             from_service: true,
-            subject: reply,
+            subject,
             reply: None,
             header_len: None,
             framed: &framed,
@@ -303,8 +312,7 @@ impl Server {
             to_routes: false,
             from_route: false,
         };
-        self.route(account, &response);
-        true
+        self.route(account, &message);
     }
 
     /// Delivers a stream import's message in the importing account.
@@ -332,17 +340,22 @@ impl Server {
         let Some(sub) = acc.subs.get_mut(key.0 as usize) else {
             return Delivery::Refused;
         };
-        if sub.remote {
-            return Delivery::Remote(sub.conn);
-        }
-        if let Some(forward) = &sub.forward {
-            if message.from_service {
-                return Delivery::Refused;
+        let conn_id = match &sub.subscriber {
+            Subscriber::Client(id) => *id,
+            Subscriber::Route(route) => return Delivery::Remote(*route),
+            Subscriber::Import(forward) => {
+                if message.from_service {
+                    return Delivery::Refused;
+                }
+                let forward = forward.clone();
+                return Delivery::from(self.forward_stream(&forward, message));
             }
-            let forward = forward.clone();
-            return Delivery::from(self.forward_stream(&forward, message));
-        }
-        if sub.conn == message.from && !message.echo {
+            Subscriber::Internal(which) => {
+                let which = *which;
+                return Delivery::from(self.deliver_internal(which, AccountId(account as u32), message));
+            }
+        };
+        if Some(conn_id) == message.from && !message.echo {
             return Delivery::Refused;
         }
         if sub.max.is_some_and(|max| sub.delivered >= max) {
@@ -350,7 +363,6 @@ impl Server {
         }
         sub.delivered += 1;
         let finished = sub.max.is_some_and(|max| sub.delivered >= max);
-        let conn_id = sub.conn;
         let Some(conn) = self.conns.get_mut(conn_id.index as usize).filter(|c| c.id == conn_id) else {
             return Delivery::Refused;
         };
@@ -394,7 +406,9 @@ impl Server {
             self.slow_consumer(conn_id);
         } else {
             self.signal_write(conn_id);
-            self.note_backlog(conn_id, message.from);
+            if let Some(publisher) = message.from {
+                self.note_backlog(conn_id, publisher);
+            }
         }
         Delivery::Taken
     }
@@ -418,7 +432,7 @@ impl Server {
             .plain
             .iter()
             .filter_map(|key| acc.subs.get(key.0 as usize))
-            .find(|sub| sub.conn == id)
+            .find(|sub| sub.subscriber.client() == Some(id))
         else {
             return;
         };

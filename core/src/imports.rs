@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::account::{AccountId, ResponseRoute, ServiceImport, StreamForward, Subscription, IMPORT_CONN};
+use crate::account::{AccountId, ResponseRoute, ServiceImport, StreamForward, Subscriber, Subscription};
 use crate::auth::settings::{ExportKind, ResponseType};
 use crate::server::Server;
 use crate::subject;
@@ -67,7 +67,7 @@ impl Server {
             let forwards: Vec<_> = account
                 .subs
                 .iter()
-                .filter(|(_, s)| s.forward.is_some())
+                .filter(|(_, s)| matches!(s.subscriber, Subscriber::Import(_)))
                 .map(|(k, _)| crate::account::SubKey(k as u32))
                 .collect();
             for key in forwards {
@@ -98,20 +98,12 @@ impl Server {
                 let Some(export) = export else { continue };
                 match import.kind {
                     ExportKind::Stream => {
-                        let sub = Subscription {
-                            conn: IMPORT_CONN,
-                            sid: Box::default(),
-                            subject: import.subject.as_bytes().into(),
-                            queue: None,
-                            max: None,
-                            delivered: 0,
-                            forward: Some(Box::new(StreamForward {
-                                to: importer,
-                                from_subject: import.subject.as_bytes().into(),
-                                to_subject: import.local_subject.as_bytes().into(),
-                            })),
-                            remote: false,
-                        };
+                        let forward = Subscriber::Import(Box::new(StreamForward {
+                            to: importer,
+                            from_subject: import.subject.as_bytes().into(),
+                            to_subject: import.local_subject.as_bytes().into(),
+                        }));
+                        let sub = Subscription::of(forward, import.subject.as_bytes(), None);
                         let _ = self.accounts[exporter.0 as usize].subscribe(sub);
                     }
                     ExportKind::Service => {

@@ -88,6 +88,7 @@ impl Server {
                 .iter()
                 .all(|u| u.account != GLOBAL_ACCOUNT);
         self.configure_imports(&ids);
+        self.configure_server_requests();
     }
 
     /// A fresh prefix for an account's made-up reply subjects.

@@ -336,7 +336,7 @@ impl Server {
 
     /// Subscriptions across all accounts.
     pub fn subscription_count(&self) -> usize {
-        self.accounts.iter().map(|a| a.subs.len()).sum()
+        self.accounts.iter().map(Account::visible_subs).sum()
     }
 
     /// Registers a connection the runtime accepted from `peer`, and returns its id. Like every

@@ -116,7 +116,7 @@ impl Server {
             conn.inbound.bytes += size;
         }
         let message = Message {
-            from: id,
+            from: Some(id),
             echo: true,
             hops: 0,
             from_service: false,

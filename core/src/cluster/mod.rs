@@ -193,7 +193,7 @@ impl Server {
         self.cluster = Some(Box::new(cluster));
         for account in &mut self.accounts {
             let mut interest = crate::cluster::Interest::default();
-            for (_, sub) in account.subs.iter().filter(|(_, s)| !s.remote) {
+            for (_, sub) in account.subs.iter().filter(|(_, s)| s.subscriber.is_local_interest()) {
                 interest.add(&sub.subject, sub.queue.as_deref());
             }
             account.interest = Some(Box::new(interest));

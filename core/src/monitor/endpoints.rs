@@ -212,10 +212,10 @@ impl Server {
         let mut total = crate::sublist::SublistStats::default();
         for acc in self.accounts.iter().filter(|a| account.is_none_or(|n| a.name == n)) {
             let s = acc.sublist.stats();
-            total.subscriptions += s.subscriptions;
+            total.subscriptions += s.subscriptions - acc.internal_subs as u64;
             total.cache_entries += s.cache_entries;
-            total.inserts += s.inserts;
-            total.removes += s.removes;
+            total.inserts += s.inserts - acc.internal_churn.0;
+            total.removes += s.removes - acc.internal_churn.1;
             total.matches += s.matches;
             total.cache_hits += s.cache_hits;
             total.max_fanout = total.max_fanout.max(s.max_fanout);
@@ -251,7 +251,9 @@ impl Server {
                 .filter(|a| opts.account.as_ref().is_none_or(|n| &a.name == n))
             {
                 for (_, sub) in acc.subs.iter() {
-                    let Some(conn) = self.conn(sub.conn) else { continue };
+                    let Some(conn) = sub.subscriber.conn().and_then(|id| self.conn(id)) else {
+                        continue;
+                    };
                     if let Some(test) = &opts.test {
                         if sub.queue.is_none() && !subject::matches(&sub.subject, test.as_bytes()) {
                             continue;
@@ -327,7 +329,7 @@ impl Server {
             jetstream_enabled: false,
             leafnode_connections: 0,
             client_connections: self.clients().filter(|c| c.account.0 as usize == index).count(),
-            subscriptions: acc.sublist.len() as u64,
+            subscriptions: acc.visible_subs() as u64,
             exports: spec
                 .map(|s| {
                     s.exports

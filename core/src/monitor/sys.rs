@@ -103,7 +103,7 @@ impl Server {
                 .enumerate()
                 .filter(|(i, _)| self.clients().any(|c| c.account.0 as usize == *i))
                 .count(),
-            subscriptions: self.accounts.iter().map(|a| a.sublist.len() as u64).sum(),
+            subscriptions: self.accounts.iter().map(|a| a.visible_subs() as u64).sum(),
             sent: Traffic {
                 msgs: self.stats.outbound.msgs,
                 bytes: self.stats.outbound.bytes,
@@ -114,6 +114,34 @@ impl Server {
             },
             slow_consumers: self.stats.slow_consumers,
             active_servers: 1,
+        }
+    }
+
+    /// Subscribes the server to the monitoring requests it answers, in the system account (and
+    /// drops such subscriptions from an account that no longer is the system account).
+    pub(crate) fn configure_server_requests(&mut self) {
+        use crate::account::{Internal, Subscriber, Subscription};
+        for account in &mut self.accounts {
+            let internal: Vec<_> = account
+                .subs
+                .iter()
+                .filter(|(_, s)| s.subscriber == Subscriber::Internal(Internal::ServerRequests))
+                .map(|(k, _)| crate::account::SubKey(k as u32))
+                .collect();
+            for key in internal {
+                account.unsubscribe(key);
+            }
+        }
+        let Some(system) = self.system_account else { return };
+        let subjects = [
+            "$SYS.REQ.SERVER.PING".to_string(),
+            "$SYS.REQ.SERVER.PING.*".to_string(),
+            format!("$SYS.REQ.SERVER.{}.*", self.server_id),
+        ];
+        for subject in subjects {
+            let sub = Subscription::of(Subscriber::Internal(Internal::ServerRequests), subject.as_bytes(), None);
+            // The subjects are literal and valid.
+            let _ = self.accounts[system.0 as usize].subscribe(sub);
         }
     }
 

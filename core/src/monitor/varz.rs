@@ -149,7 +149,7 @@ impl Server {
             out_bytes: self.stats.outbound.bytes,
             slow_consumers: self.stats.slow_consumers,
             stale_connections: self.stats.stale_connections,
-            subscriptions: self.accounts.iter().map(|a| a.sublist.len() as u64).sum(),
+            subscriptions: self.accounts.iter().map(|a| a.visible_subs() as u64).sum(),
             http_req_stats: self.http_req_stats.clone(),
             config_load_time: rfc3339(start),
             system_account: self
