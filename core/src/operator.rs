@@ -1,13 +1,12 @@
 //! Operator commands: configuration reload and lame duck mode (nats-server's reload.go and
 //! `lameDuckMode`). They arrive as inputs, so they are as deterministic as everything else.
 
-use std::cmp::Reverse;
 use std::time::Duration;
 
 use crate::config::Config;
 use crate::conn::{CloseReason, ConnId};
 use crate::proto::ParserLimits;
-use crate::server::{Level, Output, Server, TimerKind, SERVER_TIMER};
+use crate::server::{Level, Output, Server};
 
 /// The shortest pause between two lame-duck closes; below it, clients are closed in batches.
 const MIN_LAME_DUCK_INTERVAL: Duration = Duration::from_millis(1);
@@ -116,7 +115,6 @@ impl Server {
         self.lame_duck_batch = batch;
         let first = self.now + grace;
         self.lame_duck_at = Some(first);
-        self.timers.push(Reverse((first, TimerKind::LameDuck, SERVER_TIMER)));
         self.announce_lame_duck_to_routes();
         // Tell every client that can hear it, so it can reconnect elsewhere before we close it.
         let ids: Vec<ConnId> = self.clients().map(|c| c.id).collect();
@@ -144,6 +142,5 @@ impl Server {
         }
         let next = self.now + self.lame_duck_interval;
         self.lame_duck_at = Some(next);
-        self.timers.push(Reverse((next, TimerKind::LameDuck, SERVER_TIMER)));
     }
 }

@@ -10,7 +10,7 @@ use crate::auth::permissions::ClientPermissions;
 use crate::auth::{Auth, Authenticated, CertIdentity, Decision, Identity};
 use crate::conn::{CloseReason, ConnId, PendingAuth};
 use crate::proto::error::{ERR_AUTHENTICATION_TIMEOUT, ERR_AUTHORIZATION_VIOLATION};
-use crate::server::{Level, Output, Server, TimerKind};
+use crate::server::{ConnTimer, Level, Output, Server};
 
 /// Where authenticating a CONNECT got to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +127,7 @@ impl Server {
             Some(timeout) => {
                 let at = now + timeout;
                 conn.tls_deadline = Some(at);
-                self.timers.push(Reverse((at, TimerKind::TlsTimeout, id)));
+                self.conn_timers.push(Reverse((at, ConnTimer::TlsTimeout, id)));
             }
             None => self.start_auth_timer(id),
         }
@@ -140,7 +140,7 @@ impl Server {
             return;
         }
         conn.auth_deadline = Some(at);
-        self.timers.push(Reverse((at, TimerKind::AuthTimeout, id)));
+        self.conn_timers.push(Reverse((at, ConnTimer::AuthTimeout, id)));
     }
 
     /// The runtime finished the TLS handshake of `id`.

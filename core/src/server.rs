@@ -191,25 +191,46 @@ pub struct Stats {
 /// How often the round trip is re-measured with a PING, even on a busy connection.
 const RTT_MEASUREMENT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// What a timer entry is for.
+/// A connection's timers. Each has its deadline in the connection's own state (`ping_at`,
+/// `write_check_at`, ...); [`Server::conn_timers`] indexes those deadlines across connections,
+/// and an entry whose deadline has since moved is skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum TimerKind {
+pub(crate) enum ConnTimer {
+    /// Send a PING (or find the connection stale).
     Ping,
+    /// Check that writes progress within the write deadline.
     WriteCheck,
+    /// Resume reading from a paused fast publisher.
     StallEnd,
-    /// A server-wide timer: the connection id in its entry is [`SERVER_TIMER`].
-    LameDuck,
+    /// Close a connection that has not authenticated in time.
     AuthTimeout,
+    /// Close a connection whose TLS handshake has not finished in time.
     TlsTimeout,
-    /// A server-wide timer: route dials due.
+}
+
+/// Which timer fires next: a connection's, or a server-wide one that its component owns
+/// (lame duck mode's next batch: `Server::lame_duck_at`; route dials: `Cluster::timer_at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Due {
+    Conn(ConnTimer, ConnId),
+    LameDuck,
     Cluster,
 }
 
-/// The connection id carried by server-wide timer entries.
-pub(crate) const SERVER_TIMER: ConnId = ConnId {
-    index: u32::MAX,
-    generation: 0,
-};
+impl Due {
+    /// Order among timers due at the same instant (kept from when one heap held them all).
+    fn rank(self) -> (u8, Option<ConnId>) {
+        match self {
+            Due::Conn(ConnTimer::Ping, id) => (0, Some(id)),
+            Due::Conn(ConnTimer::WriteCheck, id) => (1, Some(id)),
+            Due::Conn(ConnTimer::StallEnd, id) => (2, Some(id)),
+            Due::LameDuck => (3, None),
+            Due::Conn(ConnTimer::AuthTimeout, id) => (4, Some(id)),
+            Due::Conn(ConnTimer::TlsTimeout, id) => (5, Some(id)),
+            Due::Cluster => (6, None),
+        }
+    }
+}
 
 /// The broker core. See the crate docs for how to drive it.
 pub struct Server {
@@ -221,7 +242,8 @@ pub struct Server {
     generations: Vec<u32>,
     pub(crate) accounts: Vec<Account>,
     pub(crate) outputs: VecDeque<Output>,
-    pub(crate) timers: BinaryHeap<Reverse<(Instant, TimerKind, ConnId)>>,
+    /// Connections' timer deadlines, earliest first (see [`ConnTimer`]).
+    pub(crate) conn_timers: BinaryHeap<Reverse<(Instant, ConnTimer, ConnId)>>,
     next_cid: u64,
     pub(crate) now: Instant,
     pub(crate) shutting_down: bool,
@@ -265,7 +287,7 @@ impl Server {
             generations: Vec::new(),
             accounts: vec![Account::new(GLOBAL_ACCOUNT)],
             outputs: VecDeque::new(),
-            timers: BinaryHeap::new(),
+            conn_timers: BinaryHeap::new(),
             next_cid: 1,
             now: Instant::ZERO,
             shutting_down: false,
@@ -349,7 +371,7 @@ impl Server {
         if let Some(conn) = self.conn_mut(id) {
             conn.ping_at = first_ping;
         }
-        self.timers.push(Reverse((first_ping, TimerKind::Ping, id)));
+        self.conn_timers.push(Reverse((first_ping, ConnTimer::Ping, id)));
         self.debug(id, || "Client connection created".to_string());
         self.start_security(id);
         let Some(conn) = self.conn(id) else { return id };
@@ -488,40 +510,57 @@ impl Server {
 
     /// When [`Server::handle_timeout`] must next be called, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((at, _, _))| *at)
+        self.next_due().map(|(at, _)| at)
+    }
+
+    /// The earliest timer of any component, and which it is.
+    fn next_due(&self) -> Option<(Instant, Due)> {
+        let conn = self
+            .conn_timers
+            .peek()
+            .map(|Reverse((at, kind, id))| (*at, Due::Conn(*kind, *id)));
+        let lame_duck = self.lame_duck_at.map(|at| (at, Due::LameDuck));
+        let cluster = self
+            .cluster
+            .as_ref()
+            .and_then(|c| c.timer_at)
+            .map(|at| (at, Due::Cluster));
+        [conn, lame_duck, cluster]
+            .into_iter()
+            .flatten()
+            .min_by_key(|(at, due)| (*at, due.rank()))
     }
 
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.begin_input(now);
-        while let Some(Reverse((at, kind, id))) = self.timers.peek().copied() {
+        while let Some((at, due)) = self.next_due() {
             if at > now {
                 break;
             }
-            self.timers.pop();
-            if kind == TimerKind::LameDuck {
-                if self.lame_duck_at == Some(at) {
-                    self.lame_duck_step();
+            match due {
+                Due::LameDuck => self.lame_duck_step(),
+                Due::Cluster => self.cluster_timer(),
+                Due::Conn(kind, id) => {
+                    self.conn_timers.pop();
+                    self.conn_timer(kind, id, at);
                 }
-                continue;
-            }
-            if kind == TimerKind::Cluster {
-                self.cluster_timer(at);
-                continue;
-            }
-            let Some(conn) = self.conn_mut(id) else { continue };
-            match kind {
-                TimerKind::Ping if conn.ping_at == at => self.ping_timer(id),
-                TimerKind::WriteCheck if conn.write_check_at == Some(at) => self.write_check(id),
-                TimerKind::StallEnd if conn.paused_until == Some(at) => self.resume_reading(id),
-                TimerKind::AuthTimeout if conn.auth_deadline == Some(at) && !conn.authenticated => {
-                    self.auth_timeout(id)
-                }
-                TimerKind::TlsTimeout if conn.tls_deadline == Some(at) => self.tls_timeout(id),
-                _ => {}
             }
         }
         self.propagate_interest();
+    }
+
+    /// Runs connection `id`'s timer `kind`, set for `at`, unless its deadline has moved since.
+    fn conn_timer(&mut self, kind: ConnTimer, id: ConnId, at: Instant) {
+        let Some(conn) = self.conn_mut(id) else { return };
+        match kind {
+            ConnTimer::Ping if conn.ping_at == at => self.ping_timer(id),
+            ConnTimer::WriteCheck if conn.write_check_at == Some(at) => self.write_check(id),
+            ConnTimer::StallEnd if conn.paused_until == Some(at) => self.resume_reading(id),
+            ConnTimer::AuthTimeout if conn.auth_deadline == Some(at) && !conn.authenticated => self.auth_timeout(id),
+            ConnTimer::TlsTimeout if conn.tls_deadline == Some(at) => self.tls_timeout(id),
+            _ => {}
+        }
     }
 
     /// Moves the bytes queued for `conn` into `out`; returns how many. The runtime reports them
@@ -562,7 +601,7 @@ impl Server {
             timer = Some(at);
         }
         if let Some(at) = timer {
-            self.timers.push(Reverse((at, TimerKind::WriteCheck, id)));
+            self.conn_timers.push(Reverse((at, ConnTimer::WriteCheck, id)));
         }
         self.outputs.push_back(Output::Write(id));
     }
@@ -696,7 +735,7 @@ impl Server {
         let at = self.now + self.first_ping_delay();
         if let Some(conn) = self.conn_mut(id) {
             conn.ping_at = at;
-            self.timers.push(Reverse((at, TimerKind::Ping, id)));
+            self.conn_timers.push(Reverse((at, ConnTimer::Ping, id)));
         }
     }
 
@@ -738,7 +777,7 @@ impl Server {
         if let Some(conn) = self.conn_mut(id) {
             conn.ping_at = at;
         }
-        self.timers.push(Reverse((at, TimerKind::Ping, id)));
+        self.conn_timers.push(Reverse((at, ConnTimer::Ping, id)));
         if ping {
             self.trace(id, || "->> PING".to_string());
             self.send(id, encode::PING);
@@ -766,7 +805,7 @@ impl Server {
         }
         let at = conn.last_write_progress + deadline;
         conn.write_check_at = Some(at);
-        self.timers.push(Reverse((at, TimerKind::WriteCheck, id)));
+        self.conn_timers.push(Reverse((at, ConnTimer::WriteCheck, id)));
     }
 
     /// What every INFO this server sends says about it, clients' and routes' alike.

@@ -12,7 +12,7 @@ use std::cmp::Reverse;
 use std::time::Duration;
 
 use crate::conn::ConnId;
-use crate::server::{Output, Server, TimerKind};
+use crate::server::{ConnTimer, Output, Server};
 
 /// The longest one pause lasts. nats-server 2.12+ stalls a producer for at most 10 ms per read
 /// (older versions for up to a second, which let one stuck subscriber slow a publisher to a
@@ -54,7 +54,7 @@ impl Server {
             return;
         }
         conn.paused_until = Some(until);
-        self.timers.push(Reverse((until, TimerKind::StallEnd, id)));
+        self.conn_timers.push(Reverse((until, ConnTimer::StallEnd, id)));
         self.outputs.push_back(Output::PauseReading(id));
     }
 

@@ -7,10 +7,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{DialId, SolicitState, LEARNED_ROUTE_ATTEMPTS};
-use crate::server::SERVER_TIMER;
 
 use crate::conn::{CloseReason, ConnId};
-use crate::server::{Level, Output, Server, TimerKind};
+use crate::server::{Level, Output, Server};
 use crate::time::Instant;
 
 impl Server {
@@ -98,16 +97,11 @@ impl Server {
             return;
         }
         cluster.timer_at = Some(at);
-        self.timers
-            .push(std::cmp::Reverse((at, TimerKind::Cluster, SERVER_TIMER)));
     }
 
-    /// The cluster timer: dial every URL whose time has come.
-    pub(crate) fn cluster_timer(&mut self, at: Instant) {
+    /// The cluster's timer (`Cluster::timer_at`) is due: dial every URL whose time has come.
+    pub(crate) fn cluster_timer(&mut self) {
         let Some(cluster) = self.cluster.as_mut() else { return };
-        if cluster.timer_at != Some(at) {
-            return;
-        }
         cluster.timer_at = None;
         if self.shutting_down || self.lame_duck_at.is_some() {
             return;

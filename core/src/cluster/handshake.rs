@@ -10,7 +10,7 @@ use super::{join, unspecified, RouteState, Solicit, SolicitState, DEFAULT_ROUTE_
 use crate::config::cluster::{RouteUrl, ROUTE_MAX_PING_INTERVAL};
 use crate::conn::{CloseReason, ConnId};
 use crate::proto::{encode, Info, RouteConnect};
-use crate::server::{Level, Server, TimerKind};
+use crate::server::{ConnTimer, Level, Server};
 use crate::time::Instant;
 
 impl Server {
@@ -43,7 +43,8 @@ impl Server {
             .and_then(|c| c.settings.tls.as_ref())
             .map(|t| now + t.timeout);
         if let Some(at) = tls_deadline {
-            self.timers.push(std::cmp::Reverse((at, TimerKind::TlsTimeout, id)));
+            self.conn_timers
+                .push(std::cmp::Reverse((at, ConnTimer::TlsTimeout, id)));
         }
         if let Some(conn) = self.conn_mut(id) {
             conn.tls_deadline = tls_deadline;
@@ -57,10 +58,10 @@ impl Server {
                 conn.auth_deadline = Some(now + auth_timeout);
             }
         }
-        self.timers.push(std::cmp::Reverse((ping_at, TimerKind::Ping, id)));
+        self.conn_timers.push(std::cmp::Reverse((ping_at, ConnTimer::Ping, id)));
         if auth_required {
-            self.timers
-                .push(std::cmp::Reverse((now + auth_timeout, TimerKind::AuthTimeout, id)));
+            self.conn_timers
+                .push(std::cmp::Reverse((now + auth_timeout, ConnTimer::AuthTimeout, id)));
         }
         self.log_conn(Level::Info, id, "Route connection created".to_string());
         if solicit.is_some() {

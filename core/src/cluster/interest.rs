@@ -96,11 +96,8 @@ impl crate::Server {
             entry.1 = weight;
             return;
         }
-        let sub = crate::account::Subscription::of(
-            crate::account::Subscriber::Route(id),
-            subject,
-            queue.map(|(q, _)| q),
-        );
+        let sub =
+            crate::account::Subscription::of(crate::account::Subscriber::Route(id), subject, queue.map(|(q, _)| q));
         match self.accounts[account.0 as usize].subscribe(sub) {
             Ok(sub_key) => {
                 if let Some(route) = self.conn_mut(id).and_then(|c| c.route.as_mut()) {

@@ -26,7 +26,7 @@ use crate::account::AccountId;
 use crate::config::cluster::{ClusterSettings, RouteUrl, ROUTE_MAX_PING_INTERVAL};
 use crate::conn::{CloseReason, ConnId};
 use crate::proto::{encode, Info};
-use crate::server::{Level, Server, TimerKind, SERVER_TIMER};
+use crate::server::{Level, Server};
 use crate::time::Instant;
 
 pub(crate) use forward::RemoteTargets;
@@ -64,7 +64,7 @@ pub(crate) struct Cluster {
     pub solicits: Vec<Solicit>,
     next_dial: u64,
     /// When the cluster timer is due (redials).
-    timer_at: Option<Instant>,
+    pub(crate) timer_at: Option<Instant>,
     pub ping_interval: Duration,
     pub ping_max: u32,
     /// An address this host is reachable at, learned from a route's local address, for the
@@ -199,8 +199,6 @@ impl Server {
             account.interest = Some(Box::new(interest));
         }
         self.announce_reply_subjects();
-        self.timers
-            .push(std::cmp::Reverse((Instant::ZERO, TimerKind::Cluster, SERVER_TIMER)));
         if let Some(cluster) = self.cluster.as_mut() {
             cluster.timer_at = Some(Instant::ZERO);
         }
