@@ -51,6 +51,7 @@ pub mod server;
 mod stall;
 pub mod subject;
 pub mod sublist;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
 

@@ -10,6 +10,9 @@ use bytes::Bytes;
 
 use crate::{CloseReason, Config, ConnId, Input, Instant, Output, Server};
 
+mod mesh;
+pub use mesh::Mesh;
+
 /// What one connection has seen.
 #[derive(Debug, Default, Clone)]
 pub struct Peer {
@@ -86,8 +89,29 @@ impl Harness {
     pub fn accept_route(&mut self) -> ConnId {
         let peer: SocketAddr = "127.0.0.1:50000".parse().expect("literal address");
         let local: SocketAddr = "127.0.0.1:6222".parse().expect("literal address");
+        self.accept_route_from(peer, local)
+    }
+
+    /// Accepts a route from `peer` on our `local` address.
+    pub fn accept_route_from(&mut self, peer: SocketAddr, local: SocketAddr) -> ConnId {
         let id = self.server.accept_route(self.now, peer, local);
         self.peers.insert(id, Peer::default());
+        self.drain();
+        id
+    }
+
+    /// Reports that route dial `dial` connected; the connection's id, unless the server no
+    /// longer wants it.
+    pub fn route_dialed(
+        &mut self,
+        dial: crate::cluster::DialId,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> Option<ConnId> {
+        let id = self.server.route_dialed(self.now, dial, peer, local);
+        if let Some(id) = id {
+            self.peers.insert(id, Peer::default());
+        }
         self.drain();
         id
     }
@@ -147,6 +171,15 @@ impl Harness {
             self.drain();
         }
         self.now = end;
+    }
+
+    /// Sets the time to `at` (never backwards) and runs the timers due by then.
+    pub fn run_due(&mut self, at: Instant) {
+        self.now = self.now.max(at);
+        if self.server.poll_timeout().is_some_and(|due| due <= self.now) {
+            self.server.handle_timeout(self.now);
+            self.drain();
+        }
     }
 
     /// Answers the password checks held back so far, as the runtime's worker would.
