@@ -40,6 +40,7 @@ pub mod config;
 pub mod conn;
 mod deliver;
 mod imports;
+mod invariants;
 pub mod monitor;
 mod operator;
 pub mod outbound;

@@ -87,6 +87,12 @@ impl Outbound {
     pub fn queued(&self) -> usize {
         self.queued
     }
+
+    /// Panics unless `queued` counts exactly the bytes in the chunks and the copy buffer.
+    pub(crate) fn check(&self) {
+        let held = self.chunks.iter().map(Bytes::len).sum::<usize>() + self.tail.len();
+        assert_eq!(held, self.queued, "outbound bytes queued are the bytes held");
+    }
 }
 
 #[cfg(test)]

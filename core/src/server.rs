@@ -488,6 +488,7 @@ impl Server {
             Input::DialFailed { dial, error } => self.on_dial_failed(dial, &error),
         }
         self.propagate_interest();
+        self.check_invariants();
     }
 
     /// Closes every connection and asks the runtime to finish.
@@ -548,6 +549,7 @@ impl Server {
             }
         }
         self.propagate_interest();
+        self.check_invariants();
     }
 
     /// Runs connection `id`'s timer `kind`, set for `at`, unless its deadline has moved since.

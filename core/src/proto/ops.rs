@@ -17,6 +17,17 @@ pub struct PubOp<'a> {
 }
 
 impl PubOp<'_> {
+    /// The framing every reader of a publish relies on (`message.len() - 2`, slicing at
+    /// `header_len`): the message ends with CRLF and its header block fits before it. The parser
+    /// checks both before it builds a `PubOp`; this asserts it (debug builds).
+    pub(crate) fn check_framing(&self) {
+        debug_assert!(self.message.ends_with(b"\r\n"), "a publish ends with CRLF");
+        debug_assert!(
+            self.header_len.is_none_or(|h| h <= self.message.len() - 2),
+            "a header block fits in its message"
+        );
+    }
+
     /// Headers plus payload, without the trailing CRLF.
     pub fn body(&self) -> &[u8] {
         &self.message[..self.message.len() - 2]

@@ -325,6 +325,7 @@ impl Parser {
                         header_len: args.header_len,
                         message: data.slice(body_start..body_start + need),
                     };
+                    publish.check_framing();
                     return Ok(Some(match args.routed {
                         Some((account, queues)) => ClientOp::Routed(RoutedOp {
                             account: &line[account],
@@ -405,6 +406,7 @@ impl Parser {
             header_len: pending.header_len,
             message,
         };
+        publish.check_framing();
         Ok(Some(match pending.routed {
             Some((account, queues)) => ClientOp::Routed(RoutedOp {
                 account: &line[account],
