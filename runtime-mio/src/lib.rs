@@ -29,9 +29,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
-use natrix_core::{CloseReason, ConnId, Input, Instant, Level, LogSink, Output, Server};
+use natrix_core::auth::credentials::PasswordCheck;
+use natrix_core::cluster::DialId;
+use natrix_core::{CloseReason, ConnId, Input, Instant, Level, LogSink, Server};
 use natrix_driver::io::{DIAL_TIMEOUT, SHUTDOWN_FLUSH};
 use natrix_driver::tls::{TlsAcceptor, TlsStart};
+use natrix_driver::{ConnTable, Runtime};
 use slab::Slab;
 
 use conn::{Conn, ReadEnd, ReadEvent};
@@ -93,7 +96,7 @@ pub struct EventLoop {
     origin: std::time::Instant,
     conns: Slab<Conn>,
     /// Slab key of each core connection, by `ConnId::index`.
-    tokens: Vec<Option<(ConnId, usize)>>,
+    tokens: ConnTable<usize>,
     /// Connections that may have more to read (budget ran out, or reading resumed).
     readable: Vec<usize>,
     /// Core connections with bytes to take.
@@ -174,7 +177,7 @@ impl EventLoop {
             log,
             origin: std::time::Instant::now(),
             conns: Slab::new(),
-            tokens: Vec::new(),
+            tokens: ConnTable::default(),
             readable: Vec::new(),
             dirty: Vec::new(),
             closing: Vec::new(),
@@ -202,10 +205,6 @@ impl EventLoop {
             waker: Arc::clone(&self.waker),
             commands: self.command_sender.clone(),
         }
-    }
-
-    fn now(&self) -> Instant {
-        Instant::from_nanos(self.origin.elapsed().as_nanos() as u64)
     }
 
     /// Runs until the core says to exit (after `Input::Shutdown` through a [`Controller`], or at
@@ -240,7 +239,7 @@ impl EventLoop {
                             self.readable.push(key);
                         }
                         if event.is_writable() {
-                            self.write(key);
+                            self.write_key(key);
                         }
                     }
                 }
@@ -381,11 +380,7 @@ impl EventLoop {
             return;
         }
         entry.insert(conn);
-        let index = id.index as usize;
-        if self.tokens.len() <= index {
-            self.tokens.resize(index + 1, None);
-        }
-        self.tokens[index] = Some((id, key));
+        self.tokens.insert(id, key);
         // Data may already be waiting; edge-triggered readiness would not say so.
         self.readable.push(key);
         self.drain();
@@ -460,7 +455,7 @@ impl EventLoop {
         for (key, id) in fallen_back {
             if let Some(conn) = self.conns.get_mut(key).filter(|c| c.id == id) {
                 conn.fall_back();
-                self.write(key);
+                self.write_key(key);
             }
         }
         if let Some(at) = self.accept_again_at {
@@ -513,10 +508,7 @@ impl EventLoop {
     }
 
     fn key_of(&self, id: ConnId) -> Option<usize> {
-        match self.tokens.get(id.index as usize) {
-            Some(Some((known, key))) if *known == id => Some(*key),
-            _ => None,
-        }
+        self.tokens.get(id).copied()
     }
 
     /// Reads every connection marked readable, up to its budget.
@@ -541,7 +533,7 @@ impl EventLoop {
                 let result = conn.read();
                 // A TLS read may leave handshake records to send.
                 if conn.wants_write() {
-                    self.write(key);
+                    self.write_key(key);
                 }
                 match result {
                     Ok(ReadEvent::Data(data)) => {
@@ -593,7 +585,7 @@ impl EventLoop {
                     if let Some(conn) = self.conns.get_mut(key) {
                         conn.queue(chunks.drain(..));
                     }
-                    self.write(key);
+                    self.write_key(key);
                 }
                 chunks.clear();
                 self.chunks = chunks;
@@ -603,7 +595,7 @@ impl EventLoop {
 
     /// Writes what a connection has queued, reports progress to the core, and keeps write
     /// interest registered exactly while bytes remain.
-    fn write(&mut self, key: usize) {
+    fn write_key(&mut self, key: usize) {
         let Some(conn) = self.conns.get_mut(key) else { return };
         let result = conn.write();
         let id = conn.id;
@@ -665,11 +657,7 @@ impl EventLoop {
         if let Some(mut conn) = self.conns.try_remove(key) {
             let _ = self.poll.registry().deregister(&mut conn.stream);
             let _ = conn.stream.shutdown(std::net::Shutdown::Both);
-            if let Some(slot) = self.tokens.get_mut(conn.id.index as usize) {
-                if slot.is_some_and(|(id, _)| id == conn.id) {
-                    *slot = None;
-                }
-            }
+            self.tokens.remove(conn.id);
         }
         if !self.accepting && self.listening && self.accept_again_at.is_none() {
             self.accepting = true;
@@ -679,87 +667,7 @@ impl EventLoop {
 
     /// Acts on every output of the last input.
     fn drain(&mut self) {
-        let mut deferred = Vec::new();
-        while let Some(output) = self.server.poll_output() {
-            match output {
-                Output::Write(id) => self.dirty.push(id),
-                Output::Close { conn, reason, flush } => self.close(conn, reason, flush),
-                Output::PauseReading(id) => {
-                    if let Some(conn) = self.key_of(id).and_then(|key| self.conns.get_mut(key)) {
-                        conn.paused = true;
-                    }
-                }
-                Output::ResumeReading(id) => {
-                    if let Some(key) = self.key_of(id) {
-                        if let Some(conn) = self.conns.get_mut(key) {
-                            conn.paused = false;
-                            self.readable.push(key);
-                        }
-                    }
-                }
-                Output::StopAccepting => self.stop_listening(),
-                Output::Exit => self.exit = true,
-                Output::Log { level, message } => (self.log)(level, &message),
-                Output::Dial { dial, address } => {
-                    // A worker thread dials (and resolves the name), then wakes the loop.
-                    let controller = self.controller();
-                    let dialed = self.dialed_sender.clone();
-                    let spawned = std::thread::Builder::new()
-                        .name("route-dial".to_string())
-                        .spawn(move || match dial_route(&address) {
-                            Ok((stream, peer, local)) => {
-                                if dialed.send((dial, address, stream, peer, local)).is_ok() {
-                                    let _ = controller.waker.wake();
-                                }
-                            }
-                            Err(e) => controller.send(Input::DialFailed {
-                                dial,
-                                error: e.to_string(),
-                            }),
-                        });
-                    if let Err(e) = spawned {
-                        let error = e.to_string();
-                        deferred.push(Input::DialFailed { dial, error });
-                    }
-                }
-                Output::CheckPassword { conn, check } => {
-                    // bcrypt is slow by design: a worker thread runs it and wakes the loop.
-                    let controller = self.controller();
-                    let spawned = std::thread::Builder::new()
-                        .name("password-check".to_string())
-                        .spawn(move || controller.send(Input::PasswordChecked { conn, ok: check.run() }));
-                    if spawned.is_err() {
-                        deferred.push(Input::PasswordChecked { conn, ok: false });
-                    }
-                }
-            }
-        }
-        // Answers the loop had to give itself wait until every output is taken (the
-        // single-mutation rule), then go in one at a time, each drained in turn.
-        for input in deferred {
-            let now = self.now();
-            self.server.handle(now, input);
-            self.drain();
-        }
-    }
-
-    fn close(&mut self, id: ConnId, reason: CloseReason, flush: Vec<Bytes>) {
-        let Some(key) = self.key_of(id) else { return };
-        self.tokens[id.index as usize] = None;
-        match reason {
-            // A slow consumer is abandoned, not flushed.
-            CloseReason::SlowConsumerPendingBytes | CloseReason::SlowConsumerWriteDeadline => self.remove(key),
-            _ => {
-                if let Some(conn) = self.conns.get_mut(key) {
-                    conn.closing = true;
-                    conn.queue(flush);
-                }
-                let give_up = std::time::Instant::now() + self.server.config().write_deadline;
-                // Entries for connections that finish normally expire harmlessly.
-                self.closing.push((key, id, give_up));
-                self.write(key);
-            }
-        }
+        natrix_driver::drain(self);
     }
 
     /// Gives closing connections a little time to take their last bytes.
@@ -775,10 +683,92 @@ impl EventLoop {
             for event in events.iter() {
                 let Token(key) = event.token();
                 if event.is_writable() && key != LISTENER.0 && key != WAKER.0 {
-                    self.write(key);
+                    self.write_key(key);
                 }
             }
         }
+    }
+}
+
+impl Runtime for EventLoop {
+    fn server(&mut self) -> &mut Server {
+        &mut self.server
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_nanos(self.origin.elapsed().as_nanos() as u64)
+    }
+
+    fn write(&mut self, conn: ConnId) {
+        self.dirty.push(conn);
+    }
+
+    fn close(&mut self, id: ConnId, reason: CloseReason, flush: Vec<Bytes>) {
+        let Some(key) = self.tokens.remove(id) else { return };
+        if natrix_driver::abandons(reason) {
+            self.remove(key);
+            return;
+        }
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.closing = true;
+            conn.queue(flush);
+        }
+        let give_up = std::time::Instant::now() + self.server.config().write_deadline;
+        // Entries for connections that finish normally expire harmlessly.
+        self.closing.push((key, id, give_up));
+        self.write_key(key);
+    }
+
+    fn pause_reading(&mut self, id: ConnId, paused: bool) {
+        let Some(key) = self.key_of(id) else { return };
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        conn.paused = paused;
+        if !paused {
+            self.readable.push(key);
+        }
+    }
+
+    fn stop_accepting(&mut self) {
+        self.stop_listening();
+    }
+
+    fn exit(&mut self) {
+        self.exit = true;
+    }
+
+    fn log(&mut self, level: Level, message: &str) {
+        (self.log)(level, message);
+    }
+
+    fn dial(&mut self, dial: DialId, address: String) -> Result<(), String> {
+        // A worker thread dials (and resolves the name), then wakes the loop.
+        let controller = self.controller();
+        let dialed = self.dialed_sender.clone();
+        std::thread::Builder::new()
+            .name("route-dial".to_string())
+            .spawn(move || match dial_route(&address) {
+                Ok((stream, peer, local)) => {
+                    if dialed.send((dial, address, stream, peer, local)).is_ok() {
+                        let _ = controller.waker.wake();
+                    }
+                }
+                Err(e) => controller.send(Input::DialFailed {
+                    dial,
+                    error: e.to_string(),
+                }),
+            })
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    fn check_password(&mut self, conn: ConnId, check: PasswordCheck) -> Result<(), String> {
+        // bcrypt is slow by design: a worker thread runs it and wakes the loop.
+        let controller = self.controller();
+        std::thread::Builder::new()
+            .name("password-check".to_string())
+            .spawn(move || controller.send(Input::PasswordChecked { conn, ok: check.run() }))
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 }
 

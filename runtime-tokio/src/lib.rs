@@ -14,15 +14,17 @@ pub mod net;
 
 mod conn;
 
-use natrix_driver::io::{DIAL_TIMEOUT, SHUTDOWN_FLUSH};
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use natrix_core::auth::credentials::PasswordCheck;
 use natrix_core::cluster::DialId;
-use natrix_core::{CloseReason, Config, ConnId, Input, Instant, Level, Output, Server};
+use natrix_core::{CloseReason, Config, ConnId, Input, Instant, Level, Server};
+use natrix_driver::io::{DIAL_TIMEOUT, SHUTDOWN_FLUSH};
+use natrix_driver::{ConnTable, Runtime};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -94,7 +96,6 @@ const EVENT_BATCH: usize = 1024;
 const EVENT_QUEUE: usize = 4096;
 
 struct Handle {
-    id: ConnId,
     /// Read credits (see `conn::READ_CREDITS`).
     credits: Arc<tokio::sync::Semaphore>,
     /// The core asked to stop reading: credits are withheld until it resumes.
@@ -112,7 +113,7 @@ struct Handle {
 struct Driver<L: Listener> {
     server: Server,
     origin: tokio::time::Instant,
-    conns: Vec<Option<Handle>>,
+    conns: ConnTable<Handle>,
     /// Connections with bytes to take, collected while a batch of events is handled.
     dirty: Vec<ConnId>,
     closing: Vec<JoinHandle<()>>,
@@ -131,53 +132,9 @@ struct Driver<L: Listener> {
 }
 
 impl<L: Listener> Driver<L> {
-    fn now(&self) -> Instant {
-        Instant::from_nanos(self.origin.elapsed().as_nanos() as u64)
-    }
-
     /// Takes every output of the last input (the driver contract's single-mutation rule).
     fn drain(&mut self) {
-        while let Some(output) = self.server.poll_output() {
-            match output {
-                Output::Write(id) => self.dirty.push(id),
-                Output::Close { conn, reason, flush } => self.close(conn, reason, flush),
-                Output::PauseReading(id) => {
-                    if let Some(handle) = self.handle_of(id) {
-                        handle.paused = true;
-                    }
-                }
-                Output::ResumeReading(id) => {
-                    if let Some(handle) = self.handle_of(id) {
-                        handle.paused = false;
-                        handle.credits.add_permits(std::mem::take(&mut handle.withheld));
-                    }
-                }
-                Output::StopAccepting => self.accepting = false,
-                Output::Exit => self.exit = true,
-                Output::Log { level, message } => (self.log)(level, &message),
-                Output::Dial { dial, address } => {
-                    let events = self.events.clone();
-                    tokio::spawn(async move {
-                        let event = match tokio::time::timeout(DIAL_TIMEOUT, L::connect(address.clone())).await {
-                            Ok(Ok((stream, peer, local))) => {
-                                Event::Dialed(dial, address, Box::new(stream), peer, local)
-                            }
-                            Ok(Err(e)) => Event::DialFailed(dial, e.to_string()),
-                            Err(_) => Event::DialFailed(dial, "i/o timeout".to_string()),
-                        };
-                        let _ = events.send(event).await;
-                    });
-                }
-                Output::CheckPassword { conn, check } => {
-                    // bcrypt is slow by design: run it on the blocking pool, not the core task.
-                    let events = self.events.clone();
-                    tokio::spawn(async move {
-                        let ok = tokio::task::spawn_blocking(move || check.run()).await.unwrap_or(false);
-                        let _ = events.send(Event::PasswordChecked(conn, ok)).await;
-                    });
-                }
-            }
-        }
+        natrix_driver::drain(self);
     }
 
     fn handle(&mut self, event: Event) {
@@ -295,50 +252,23 @@ impl<L: Listener> Driver<L> {
                 (writer_task, Some(reader_task))
             }
         };
-        let index = id.index as usize;
-        if self.conns.len() <= index {
-            self.conns.resize_with(index + 1, || None);
-        }
-        self.conns[index] = Some(Handle {
+        self.conns.insert(
             id,
-            credits,
-            paused: false,
-            withheld: 0,
-            writer: commands,
-            writer_task,
-            handshaking: reader_task.is_none(),
-            reader_task,
-        });
+            Handle {
+                credits,
+                paused: false,
+                withheld: 0,
+                writer: commands,
+                writer_task,
+                handshaking: reader_task.is_none(),
+                reader_task,
+            },
+        );
         self.drain();
     }
 
     fn handle_of(&mut self, id: ConnId) -> Option<&mut Handle> {
-        self.conns.get_mut(id.index as usize)?.as_mut().filter(|h| h.id == id)
-    }
-
-    fn close(&mut self, id: ConnId, reason: CloseReason, flush: Vec<Bytes>) {
-        let Some(handle) = self.conns.get_mut(id.index as usize).and_then(Option::take) else {
-            return;
-        };
-        if handle.id != id {
-            return;
-        }
-        if let Some(reader) = &handle.reader_task {
-            reader.abort();
-        }
-        match reason {
-            // A slow consumer is abandoned, not flushed: that is the point of closing it. So is
-            // a connection still in its TLS handshake: there is nothing to say to it.
-            CloseReason::SlowConsumerPendingBytes | CloseReason::SlowConsumerWriteDeadline => {
-                handle.writer_task.abort()
-            }
-            _ if handle.handshaking => handle.writer_task.abort(),
-            _ => {
-                let _ = handle.writer.send(WriterCommand::Close(flush));
-                self.closing.retain(|task| !task.is_finished());
-                self.closing.push(handle.writer_task);
-            }
-        }
+        self.conns.get_mut(id)
     }
 
     /// Hands every connection's queued bytes to its writer.
@@ -355,6 +285,78 @@ impl<L: Listener> Driver<L> {
         }
         self.dirty = dirty;
         self.dirty.clear();
+    }
+}
+
+impl<L: Listener> Runtime for Driver<L> {
+    fn server(&mut self) -> &mut Server {
+        &mut self.server
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_nanos(self.origin.elapsed().as_nanos() as u64)
+    }
+
+    fn write(&mut self, conn: ConnId) {
+        self.dirty.push(conn);
+    }
+
+    fn close(&mut self, id: ConnId, reason: CloseReason, flush: Vec<Bytes>) {
+        let Some(handle) = self.conns.remove(id) else { return };
+        if let Some(reader) = &handle.reader_task {
+            reader.abort();
+        }
+        // A connection still in its TLS handshake is dropped too: there is nothing to say to it.
+        if natrix_driver::abandons(reason) || handle.handshaking {
+            handle.writer_task.abort();
+        } else {
+            let _ = handle.writer.send(WriterCommand::Close(flush));
+            self.closing.retain(|task| !task.is_finished());
+            self.closing.push(handle.writer_task);
+        }
+    }
+
+    fn pause_reading(&mut self, conn: ConnId, paused: bool) {
+        let Some(handle) = self.handle_of(conn) else { return };
+        handle.paused = paused;
+        if !paused {
+            handle.credits.add_permits(std::mem::take(&mut handle.withheld));
+        }
+    }
+
+    fn stop_accepting(&mut self) {
+        self.accepting = false;
+    }
+
+    fn exit(&mut self) {
+        self.exit = true;
+    }
+
+    fn log(&mut self, level: Level, message: &str) {
+        (self.log)(level, message);
+    }
+
+    fn dial(&mut self, dial: DialId, address: String) -> Result<(), String> {
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let event = match tokio::time::timeout(DIAL_TIMEOUT, L::connect(address.clone())).await {
+                Ok(Ok((stream, peer, local))) => Event::Dialed(dial, address, Box::new(stream), peer, local),
+                Ok(Err(e)) => Event::DialFailed(dial, e.to_string()),
+                Err(_) => Event::DialFailed(dial, "i/o timeout".to_string()),
+            };
+            let _ = events.send(event).await;
+        });
+        Ok(())
+    }
+
+    fn check_password(&mut self, conn: ConnId, check: PasswordCheck) -> Result<(), String> {
+        // bcrypt is slow by design: run it on the blocking pool, not the core task.
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let ok = tokio::task::spawn_blocking(move || check.run()).await.unwrap_or(false);
+            let _ = events.send(Event::PasswordChecked(conn, ok)).await;
+        });
+        Ok(())
     }
 }
 
@@ -408,7 +410,7 @@ pub async fn serve_observed<L: Listener>(
     let mut driver: Driver<L> = Driver {
         server,
         origin: tokio::time::Instant::now(),
-        conns: Vec::new(),
+        conns: ConnTable::default(),
         dirty: Vec::new(),
         closing: Vec::new(),
         accepting: true,
