@@ -1,14 +1,14 @@
 //! One connection's socket and the bytes waiting to be written to it.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read, Write};
 
 use bytes::{Bytes, BytesMut};
 use mio::net::TcpStream;
 use natrix_core::auth::CertIdentity;
 use natrix_core::read_size::ReadSizer;
 use natrix_core::{CloseReason, ConnId};
-use natrix_driver::io::MAX_IOVECS;
+use natrix_driver::io::{advance, io_slices};
 use natrix_driver::tls::rustls::Connection;
 use natrix_driver::tls::TlsStart;
 
@@ -305,21 +305,13 @@ impl Conn {
     fn write_plain(&mut self) -> io::Result<usize> {
         let mut total = 0;
         while !self.out.is_empty() {
-            let slices: Vec<IoSlice<'_>> = self.out.iter().take(MAX_IOVECS).map(|c| IoSlice::new(c)).collect();
+            let slices = io_slices(&self.out);
             match self.stream.write_vectored(&slices) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(mut n) => {
+                Ok(n) => {
                     total += n;
-                    while n > 0 {
-                        let Some(front) = self.out.front_mut() else { break };
-                        if n >= front.len() {
-                            n -= front.len();
-                            self.out.pop_front();
-                        } else {
-                            let _ = front.split_to(n);
-                            n = 0;
-                        }
-                    }
+                    let whole = advance(&mut self.out, n);
+                    self.out.drain(..whole);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

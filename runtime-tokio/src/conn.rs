@@ -1,12 +1,11 @@
 //! One task reads a connection, another writes it; both talk to the core task by channel.
 
-use std::io::IoSlice;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use natrix_core::read_size::ReadSizer;
 use natrix_core::{CloseReason, ConnId};
-use natrix_driver::io::MAX_IOVECS;
+use natrix_driver::io::{advance, io_slices};
 use natrix_driver::tls::TlsStart;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -115,12 +114,8 @@ async fn write_all<W: AsyncWrite + Unpin>(
 ) -> std::io::Result<()> {
     let mut first = 0;
     while first < chunks.len() {
-        let slices: Vec<IoSlice<'_>> = chunks[first..]
-            .iter()
-            .take(MAX_IOVECS)
-            .map(|c| IoSlice::new(c))
-            .collect();
-        let mut written = writer.write_vectored(&slices).await?;
+        let slices = io_slices(&chunks[first..]);
+        let written = writer.write_vectored(&slices).await?;
         if written == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
@@ -129,16 +124,7 @@ async fn write_all<W: AsyncWrite + Unpin>(
                 return Err(std::io::ErrorKind::BrokenPipe.into());
             }
         }
-        while written > 0 {
-            let chunk = &mut chunks[first];
-            if written >= chunk.len() {
-                written -= chunk.len();
-                first += 1;
-            } else {
-                let _ = chunk.split_to(written);
-                written = 0;
-            }
-        }
+        first += advance(&mut chunks[first..], written);
     }
     chunks.clear();
     writer.flush().await
