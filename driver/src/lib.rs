@@ -13,6 +13,7 @@
 
 pub mod conn_table;
 pub mod dispatch;
+pub mod http;
 pub mod io;
 pub mod tls;
 

@@ -6,18 +6,15 @@ use std::io::{self, Read, Write};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
+use natrix_driver::http::{HttpSession, DEADLINE};
 use slab::Slab;
 
 /// The first token of monitoring connections.
 pub(crate) const MONITOR_BASE: usize = usize::MAX / 2;
 
-/// How long a monitoring client has to send its request and take the answer.
-const DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
-
 struct HttpConn {
     stream: TcpStream,
-    head: Vec<u8>,
-    response: Option<(Vec<u8>, usize)>,
+    session: HttpSession,
     deadline: std::time::Instant,
 }
 
@@ -53,8 +50,7 @@ impl Monitor {
                     if registry.register(&mut stream, token, Interest::READABLE).is_ok() {
                         entry.insert(HttpConn {
                             stream,
-                            head: Vec::new(),
-                            response: None,
+                            session: HttpSession::default(),
                             deadline: std::time::Instant::now() + DEADLINE,
                         });
                     }
@@ -70,7 +66,7 @@ impl Monitor {
         let Some(conn) = self.conns.get_mut(key) else {
             return Step::Wait;
         };
-        if conn.response.is_some() {
+        if conn.session.answered() {
             return Step::Wait;
         }
         let mut chunk = [0u8; 4096];
@@ -80,8 +76,12 @@ impl Monitor {
                     self.remove(registry, key);
                     return Step::Wait;
                 }
-                Ok(n) => conn.head.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Ok(n) => {
+                    if let Some(head) = conn.session.received(&chunk[..n]) {
+                        return Step::Answer(key, head);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Wait,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {
                     self.remove(registry, key);
@@ -89,16 +89,12 @@ impl Monitor {
                 }
             }
         }
-        match natrix_core::monitor::http::parse(&conn.head) {
-            Ok(None) => Step::Wait,
-            _ => Step::Answer(key, std::mem::take(&mut conn.head)),
-        }
     }
 
     /// Starts writing the core's answer.
     pub fn respond(&mut self, registry: &Registry, key: usize, response: Vec<u8>) {
         if let Some(conn) = self.conns.get_mut(key) {
-            conn.response = Some((response, 0));
+            conn.session.respond(response);
             let _ = registry.reregister(&mut conn.stream, Token(MONITOR_BASE + key), Interest::WRITABLE);
         }
         self.writable(registry, key);
@@ -107,13 +103,13 @@ impl Monitor {
     /// Writes more of the answer; closes when it is all out.
     pub fn writable(&mut self, registry: &Registry, key: usize) {
         let Some(conn) = self.conns.get_mut(key) else { return };
-        let Some((response, written)) = conn.response.as_mut() else {
+        if !conn.session.answered() {
             return;
-        };
-        while *written < response.len() {
-            match conn.stream.write(&response[*written..]) {
+        }
+        while !conn.session.unwritten().is_empty() {
+            match conn.stream.write(conn.session.unwritten()) {
                 Ok(0) => break,
-                Ok(n) => *written += n,
+                Ok(n) => conn.session.wrote(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => break,

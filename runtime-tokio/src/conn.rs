@@ -348,34 +348,28 @@ async fn secured<S>(
     }
 }
 
-/// How long a monitoring client has to send its request.
-const MONITOR_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// One monitoring (HTTP) connection: read the request head, have the core answer it, write the
 /// answer, close.
 pub(crate) async fn monitor_connection<S>(mut stream: S, events: mpsc::Sender<Event>)
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let mut head = Vec::with_capacity(1024);
-    let read = tokio::time::timeout(MONITOR_READ_TIMEOUT, async {
+    let mut session = natrix_driver::http::HttpSession::default();
+    let read = tokio::time::timeout(natrix_driver::http::DEADLINE, async {
         let mut chunk = [0u8; 4096];
         loop {
             match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return false,
-                Ok(n) => head.extend_from_slice(&chunk[..n]),
-            }
-            match natrix_core::monitor::http::parse(&head) {
-                Ok(None) => continue,
-                // Complete, or malformed: the core answers either.
-                _ => return true,
+                Ok(0) | Err(_) => return None,
+                Ok(n) => {
+                    if let Some(head) = session.received(&chunk[..n]) {
+                        return Some(head);
+                    }
+                }
             }
         }
     })
     .await;
-    if !matches!(read, Ok(true)) {
-        return;
-    }
+    let Ok(Some(head)) = read else { return };
     let (reply, response) = tokio::sync::oneshot::channel();
     if events.send(Event::Monitor(head, reply)).await.is_err() {
         return;
