@@ -41,7 +41,7 @@ struct Tls {
     /// Whether the handshake was reported done.
     secured: bool,
     /// The peer's first bytes, to tell a client that does not speak TLS.
-    first_bytes: Vec<u8>,
+    first_bytes: natrix_driver::tls::FirstBytes,
     /// `handshake_first` auto mode: until this instant a byte from the client means it starts
     /// TLS (INFO then goes out encrypted after the handshake); when it passes in silence, INFO
     /// goes out in plaintext ([`Conn::fall_back`]).
@@ -75,7 +75,7 @@ impl Conn {
                 plain: VecDeque::new(),
                 info_pending: start != TlsStart::HandshakeFirst,
                 secured: false,
-                first_bytes: Vec::new(),
+                first_bytes: natrix_driver::tls::FirstBytes::default(),
                 deciding: match start {
                     TlsStart::Fallback(delay) => Some(std::time::Instant::now() + delay),
                     _ => None,
@@ -158,7 +158,7 @@ impl Conn {
                 }
                 return Err(ReadEnd::TlsFailed(natrix_driver::tls::describe_failure(
                     &error,
-                    &tls.first_bytes,
+                    tls.first_bytes.bytes(),
                 )));
             }
             if !tls.secured && !tls.session.is_handshaking() {
@@ -367,20 +367,14 @@ fn take_plaintext(
 /// Reads from the socket, keeping the first few bytes the peer sent.
 struct Recorder<'a> {
     stream: &'a mut TcpStream,
-    first: &'a mut Vec<u8>,
+    first: &'a mut natrix_driver::tls::FirstBytes,
 }
 
 impl Read for Recorder<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.stream.read(buf)?;
-        if self.first.len() < 5 {
-            let take = n.min(5 - self.first.len());
-            self.first.extend_from_slice(&buf[..take]);
-            // A peer that is not speaking TLS gets no alert, just the close (as from
-            // nats-server): rustls never sees its bytes.
-            if !natrix_driver::tls::looks_like_tls(self.first) {
-                return Err(io::ErrorKind::InvalidData.into());
-            }
+        if !self.first.observe(&buf[..n]) {
+            return Err(io::ErrorKind::InvalidData.into());
         }
         Ok(n)
     }

@@ -134,7 +134,7 @@ async fn write_all<W: AsyncWrite + Unpin>(
 /// not speak TLS at all.
 struct FirstBytes<S> {
     inner: S,
-    seen: Vec<u8>,
+    seen: natrix_driver::tls::FirstBytes,
     /// Bytes read before the handshake began (`handshake_first` auto mode), given to it first.
     replay: Vec<u8>,
 }
@@ -154,16 +154,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for FirstBytes<S> {
             buf.put_slice(&replayed);
             std::task::Poll::Ready(Ok(()))
         };
-        if self.seen.len() < 5 {
-            let fresh = &buf.filled()[before..];
-            let take = fresh.len().min(5 - self.seen.len());
-            let head = fresh[..take].to_vec();
-            self.seen.extend_from_slice(&head);
-            // A peer that is not speaking TLS gets no alert, just the close (as from
-            // nats-server): rustls never sees its bytes.
-            if !natrix_driver::tls::looks_like_tls(&self.seen) {
-                return std::task::Poll::Ready(Err(std::io::ErrorKind::InvalidData.into()));
-            }
+        let this = &mut *self;
+        if !this.seen.observe(&buf.filled()[before..]) {
+            return std::task::Poll::Ready(Err(std::io::ErrorKind::InvalidData.into()));
         }
         result
     }
@@ -262,7 +255,7 @@ where
     }
     let recorder = FirstBytes {
         inner: stream,
-        seen: Vec::new(),
+        seen: natrix_driver::tls::FirstBytes::default(),
         replay,
     };
     let tls = tokio_rustls::TlsAcceptor::from(Arc::clone(&acceptor.config));
@@ -274,8 +267,8 @@ where
                 .and_then(|e| e.downcast_ref::<natrix_driver::tls::rustls::Error>())
                 .cloned();
             let text = match rustls_error {
-                Some(e) => natrix_driver::tls::describe_failure(&e, &recorder.seen),
-                None if !natrix_driver::tls::looks_like_tls(&recorder.seen) => {
+                Some(e) => natrix_driver::tls::describe_failure(&e, recorder.seen.bytes()),
+                None if !natrix_driver::tls::looks_like_tls(recorder.seen.bytes()) => {
                     "tls: first record does not look like a TLS handshake".to_string()
                 }
                 None => error.to_string(),

@@ -276,6 +276,33 @@ pub fn describe_failure(error: &rustls::Error, first_bytes: &[u8]) -> String {
     }
 }
 
+/// A connection's first bytes, kept to tell a peer that does not speak TLS at all from one whose
+/// handshake failed. Such a peer gets no alert, just the close (as from nats-server): its bytes
+/// never reach rustls.
+#[derive(Debug, Default)]
+pub struct FirstBytes {
+    seen: Vec<u8>,
+}
+
+impl FirstBytes {
+    /// Bytes a record header needs to be judged.
+    const KEEP: usize = 5;
+
+    /// Notes `fresh` bytes from the peer. False once they cannot begin a TLS record.
+    pub fn observe(&mut self, fresh: &[u8]) -> bool {
+        if self.seen.len() < Self::KEEP {
+            let take = fresh.len().min(Self::KEEP - self.seen.len());
+            self.seen.extend_from_slice(&fresh[..take]);
+        }
+        looks_like_tls(&self.seen)
+    }
+
+    /// The first bytes seen (at most five).
+    pub fn bytes(&self) -> &[u8] {
+        &self.seen
+    }
+}
+
 /// Whether a connection's first bytes start a TLS record (a handshake or alert record with a
 /// plausible version), as Go's first-record check decides.
 pub fn looks_like_tls(first_bytes: &[u8]) -> bool {
