@@ -7,7 +7,7 @@ use std::time::Duration;
 use slab::Slab;
 
 use crate::auth::settings::ResponseType;
-use crate::conn::ConnId;
+use crate::ids::ConnId;
 use crate::sublist::Sublist;
 use crate::time::Instant;
 
@@ -17,13 +17,7 @@ pub const GLOBAL_ACCOUNT: &str = "$G";
 /// The system account's default name.
 pub const SYSTEM_ACCOUNT: &str = "$SYS";
 
-/// Index of an account in the server's account table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AccountId(pub u32);
-
-/// Key of a subscription in its account's table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SubKey(pub u32);
+pub use crate::ids::{AccountId, SubKey};
 
 /// Who a subscription delivers to.
 #[derive(Debug, Clone, PartialEq, Eq)]

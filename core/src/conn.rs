@@ -4,29 +4,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 
-use crate::account::{AccountId, SubKey};
 use crate::auth::permissions::ClientPermissions;
 use crate::auth::{CertIdentity, Identity};
+use crate::ids::{AccountId, SubKey};
 use crate::outbound::Outbound;
 use crate::proto::{ConnectOptions, Parser};
 use crate::time::Instant;
 
-/// Names a connection. The index is a slot that is reused after the connection closes; the
-/// generation tells a reused slot from the connection that held it before, so a late input for
-/// a closed connection can never reach its successor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId {
-    /// Slot in the connection table.
-    pub index: u32,
-    /// How many connections held the slot before this one.
-    pub generation: u32,
-}
-
-impl fmt::Display for ConnId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.index, self.generation)
-    }
-}
+pub use crate::ids::ConnId;
 
 /// Why a connection closed; the texts are nats-server's, as monitoring shows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

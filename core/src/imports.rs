@@ -14,9 +14,6 @@ use crate::auth::settings::{ExportKind, ResponseType};
 use crate::server::Server;
 use crate::subject;
 
-/// The characters of made-up reply subjects (base 62, as nats-server's).
-pub(crate) const REPLY_ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
 /// Most account boundaries one message may cross, so import cycles cannot loop.
 pub(crate) const MAX_HOPS: u8 = 4;
 
@@ -68,7 +65,7 @@ impl Server {
                 .subs
                 .iter()
                 .filter(|(_, s)| matches!(s.subscriber, Subscriber::Import(_)))
-                .map(|(k, _)| crate::account::SubKey(k as u32))
+                .map(|(k, _)| crate::ids::SubKey(k as u32))
                 .collect();
             for key in forwards {
                 account.unsubscribe(key);
@@ -139,7 +136,7 @@ impl Server {
     /// Appends six random base-62 characters, the shape of each part of a made-up reply.
     pub(crate) fn push_reply_token(&mut self, out: &mut Vec<u8>) {
         for _ in 0..6 {
-            out.push(REPLY_ALPHABET[self.rng.below(REPLY_ALPHABET.len())]);
+            out.push(self.rng.alphanumeric());
         }
     }
 

@@ -101,7 +101,7 @@ impl Server {
             let exports_services = self
                 .cluster
                 .as_ref()
-                .is_some_and(|c| c.reply_interest.contains(&crate::account::AccountId(index as u32)));
+                .is_some_and(|c| c.reply_interest.contains(&crate::ids::AccountId(index as u32)));
             if exports_services {
                 let mut subject = account.reply_prefix.to_vec();
                 subject.push(b'>');

@@ -27,6 +27,13 @@ impl Rng {
         }
     }
 
+    /// A random base-62 character (`0-9A-Za-z`), the alphabet of nats-server's nuids and
+    /// made-up reply subjects.
+    pub fn alphanumeric(&mut self) -> u8 {
+        const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        ALPHABET[self.below(ALPHABET.len())]
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         let s = &mut self.state;

@@ -20,6 +20,8 @@ use crate::proto::{ConnectOptions, Info, Parser, ParserLimits};
 use crate::rng::Rng;
 use crate::time::Instant;
 
+pub use crate::log::{Level, LogSink};
+
 /// Something the runtime observed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
@@ -89,37 +91,6 @@ pub enum Input {
     },
 }
 
-/// Log severity, as nats-server labels its lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    /// `[FTL]`: the server cannot go on.
-    Fatal,
-    /// `[ERR]`
-    Error,
-    /// `[WRN]`
-    Warn,
-    /// `[INF]`
-    Info,
-    /// `[DBG]`: only when debug is on.
-    Debug,
-    /// `[TRC]`: only when trace is on.
-    Trace,
-}
-
-impl Level {
-    /// The tag nats-server prints.
-    pub fn tag(self) -> &'static str {
-        match self {
-            Level::Fatal => "[FTL]",
-            Level::Error => "[ERR]",
-            Level::Warn => "[WRN]",
-            Level::Info => "[INF]",
-            Level::Debug => "[DBG]",
-            Level::Trace => "[TRC]",
-        }
-    }
-}
-
 /// Something the runtime must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
@@ -169,9 +140,6 @@ pub enum Output {
         message: String,
     },
 }
-
-/// Where a runtime sends [`Output::Log`] lines: the binary formats and writes them.
-pub type LogSink = std::sync::Arc<dyn Fn(Level, &str) + Send + Sync>;
 
 /// Server-wide counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -881,9 +849,7 @@ impl Server {
 /// A random identifier of `len` base-62 characters (nats-server's nuid shape), such as a
 /// made-up cluster name.
 pub(crate) fn new_id(rng: &mut Rng, len: usize) -> String {
-    (0..len)
-        .map(|_| char::from(crate::imports::REPLY_ALPHABET[rng.below(62)]))
-        .collect()
+    (0..len).map(|_| char::from(rng.alphanumeric())).collect()
 }
 
 /// A server id in the shape of a NATS server nkey: `N` and 55 base32 characters.

@@ -11,7 +11,7 @@
 use std::cmp::Reverse;
 use std::time::Duration;
 
-use crate::conn::ConnId;
+use crate::ids::ConnId;
 use crate::server::{ConnTimer, Output, Server};
 
 /// The longest one pause lasts. nats-server 2.12+ stalls a producer for at most 10 ms per read

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::account::AccountId;
+use crate::ids::AccountId;
 use crate::proto::ConnectOptions;
 use settings::{Authorization, Permissions};
 

@@ -4,9 +4,9 @@
 
 use smallvec::SmallVec;
 
-use crate::account::{AccountId, SubKey};
-use crate::conn::ConnId;
 use crate::deliver::{Message, Queues};
+use crate::ids::ConnId;
+use crate::ids::{AccountId, SubKey};
 use crate::proto::{encode, RoutedOp};
 use crate::server::{Level, Server};
 

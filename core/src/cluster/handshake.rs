@@ -270,7 +270,7 @@ impl Server {
                     conn.pending_auth = Some(Box::new(crate::conn::PendingAuth {
                         then: crate::auth::Authenticated {
                             identity: crate::auth::Identity::Anonymous,
-                            account: crate::account::AccountId(0),
+                            account: crate::ids::AccountId(0),
                             permissions: None,
                         },
                         refused: crate::auth::Refused {

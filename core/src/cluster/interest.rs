@@ -9,8 +9,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::account::AccountId;
-use crate::conn::ConnId;
+use crate::ids::AccountId;
+use crate::ids::ConnId;
 use crate::proto::encode;
 
 /// A subject and, for a queue subscription, its group.

@@ -22,9 +22,9 @@ mod interest;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::account::AccountId;
 use crate::config::cluster::{ClusterSettings, RouteUrl, ROUTE_MAX_PING_INTERVAL};
 use crate::conn::{CloseReason, ConnId};
+use crate::ids::AccountId;
 use crate::proto::{encode, Info};
 use crate::server::{Level, Server};
 use crate::time::Instant;
@@ -32,9 +32,7 @@ use crate::time::Instant;
 pub(crate) use forward::RemoteTargets;
 pub use interest::{Interest, InterestKey};
 
-/// Names a dial the core asked the runtime for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DialId(pub u64);
+pub use crate::ids::DialId;
 
 /// First delay before dialing a dropped route again; it doubles per failed attempt.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
@@ -114,7 +112,7 @@ pub(crate) struct RouteState {
     pub awaiting_name: Option<(String, bool)>,
     /// Interest the remote announced: (account, subject, queue) to the subscription standing
     /// for it and the queue weight.
-    pub subs: BTreeMap<(AccountId, InterestKey), (crate::account::SubKey, u32)>,
+    pub subs: BTreeMap<(AccountId, InterestKey), (crate::ids::SubKey, u32)>,
 }
 
 impl RouteState {

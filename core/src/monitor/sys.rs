@@ -126,7 +126,7 @@ impl Server {
                 .subs
                 .iter()
                 .filter(|(_, s)| s.subscriber == Subscriber::Internal(Internal::ServerRequests))
-                .map(|(k, _)| crate::account::SubKey(k as u32))
+                .map(|(k, _)| crate::ids::SubKey(k as u32))
                 .collect();
             for key in internal {
                 account.unsubscribe(key);
