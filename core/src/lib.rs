@@ -3,31 +3,47 @@
 //! This crate is the whole NATS server as a deterministic state machine: the client protocol,
 //! subjects and the sublist, accounts, and every decision about connections. It performs no IO,
 //! reads no clock, spawns no thread and holds no global state; `unsafe` is forbidden. Runtimes
-//! (`natrix-tokio`, later `natrix-mio`, and the simulator) own the sockets and the time and drive
+//! (`natrix-tokio`, `natrix-mio`, and the simulator) own the sockets and the time and drive
 //! a [`Server`] through the contract below. The same inputs in the same order, with the same
 //! seed, always produce the same outputs.
 //!
 //! ## The driver contract
 //!
-//! - **Inputs are facts.** [`Server::accept`] registers a connection the runtime accepted and
-//!   returns its [`ConnId`]; [`Server::handle`] takes an [`Input`]: bytes received, bytes
-//!   written, a connection closed by the peer or by an IO error, shutdown. Every call carries the
-//!   current [`Instant`], the core's only source of time.
-//! - **Outputs are requests.** After *every* `accept`, `handle` or `handle_timeout` call the
-//!   runtime drains [`Server::poll_output`] until it returns `None` (the single-mutation
-//!   invariant: no second input before the outputs of the first are taken). Every way in
-//!   (`accept`, `accept_route`, `route_dialed`, `handle`, `handle_timeout`, `monitor`) asserts
-//!   it in debug builds, so a driver that breaks it panics in tests and in the simulator (which
-//!   runs with debug assertions: `--profile sim`). [`Output::Write`]
-//!   says a connection has bytes queued: the runtime takes them with [`Server::take_outbound`],
-//!   writes them (vectored), and reports progress with [`Input::Written`]. [`Output::Close`]
-//!   carries the last bytes to write before closing the socket. [`Output::Log`] is a log line.
-//! - **Timers.** After draining outputs, the runtime reads [`Server::poll_timeout`] and calls
-//!   [`Server::handle_timeout`] when that instant arrives (calling it early is harmless).
+//! Every way in is one of these calls, each with the current [`Instant`] (the core's only
+//! source of time); there is no other:
+//!
+//! - [`Server::accept`]: a client connection the runtime accepted; returns its [`ConnId`].
+//! - [`Server::accept_route`]: a route connection accepted on the cluster port.
+//! - [`Server::route_dialed`]: the connection an [`Output::Dial`] asked for is up (its failure
+//!   is [`Input::DialFailed`]).
+//! - [`Server::handle`] with an [`Input`]: bytes received ([`Input::Received`]) or written
+//!   ([`Input::Written`]); a connection closed by the peer or by IO ([`Input::Closed`]); the
+//!   runtime's answers ([`Input::TlsEstablished`], [`Input::TlsFailed`],
+//!   [`Input::PasswordChecked`], [`Input::DialFailed`], [`Input::ProcessStats`]); the operator's
+//!   commands ([`Input::Shutdown`], [`Input::Reload`], [`Input::LameDuck`]).
+//! - [`Server::handle_timeout`]: the instant [`Server::poll_timeout`] named has come (calling it
+//!   early is harmless).
+//! - [`Server::monitor`]: a monitoring request's head, answered with a complete HTTP response.
+//!
+//! Every way out is an [`Output`], taken with [`Server::poll_output`] until it returns `None`
+//! after *every* call above (the single-mutation invariant: no second input before the outputs
+//! of the first are taken). Each call asserts it in debug builds, so a driver that breaks it
+//! panics in tests and in the simulator (which runs with debug assertions: `--profile sim`);
+//! `natrix_driver::drain` is the loop both runtimes use. [`Output::Write`] says a connection has
+//! bytes queued: the runtime takes them with [`Server::take_outbound`], writes them (vectored),
+//! and reports progress with [`Input::Written`]. [`Output::Close`] carries the last bytes to
+//! write before closing the socket. [`Output::Log`] is a log line.
+//!
+//! Besides these, the `Server` answers read-only questions (counts, names, the configuration)
+//! and one query the fuzz targets call directly, [`Server::sys_request`] (what the internal
+//! `$SYS` subscriptions run), which emits no output.
+//!
 //! - **Randomness** comes from one seeded PRNG ([`Config::seed`]): the server id, the first-PING
 //!   jitter and queue-member choice all follow from the seed.
 //! - **Hash maps** are used for lookups only; nothing iterates one in an order that can reach an
 //!   output.
+//! - **Invariants** of the state (subscriptions, interest, counts, outbound bytes) are checked
+//!   after every input in debug builds.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
