@@ -11,13 +11,7 @@ use crate::ids::ConnId;
 use crate::sublist::Sublist;
 use crate::time::Instant;
 
-/// The account every connection joins when no other is configured.
-pub const GLOBAL_ACCOUNT: &str = "$G";
-
-/// The system account's default name.
-pub const SYSTEM_ACCOUNT: &str = "$SYS";
-
-pub use crate::ids::{AccountId, SubKey};
+pub use crate::ids::{AccountId, SubKey, GLOBAL_ACCOUNT, SYSTEM_ACCOUNT};
 
 /// Who a subscription delivers to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -31,3 +31,9 @@ pub struct SubKey(pub u32);
 /// Names a dial the core asked the runtime for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DialId(pub u64);
+
+/// The account every connection joins when no other is configured.
+pub const GLOBAL_ACCOUNT: &str = "$G";
+
+/// The system account's default name.
+pub const SYSTEM_ACCOUNT: &str = "$SYS";

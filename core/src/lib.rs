@@ -50,24 +50,17 @@
 
 pub mod account;
 pub mod auth;
-mod client;
 pub mod cluster;
 pub mod config;
 pub mod conn;
-mod deliver;
 pub mod ids;
-mod imports;
-mod invariants;
 pub mod log;
 pub mod monitor;
-mod operator;
 pub mod outbound;
 pub mod proto;
 pub mod read_size;
 pub mod rng;
-mod security;
 pub mod server;
-mod stall;
 pub mod subject;
 pub mod sublist;
 #[cfg(feature = "testing")]

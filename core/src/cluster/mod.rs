@@ -14,22 +14,17 @@
 //! local clients only. A configured route that drops is dialed again with backoff; a route that
 //! stops answering PINGs is closed as stale.
 
-mod dial;
-mod forward;
-mod handshake;
-mod interest;
+pub(crate) mod interest;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::config::cluster::{ClusterSettings, RouteUrl, ROUTE_MAX_PING_INTERVAL};
-use crate::conn::{CloseReason, ConnId};
 use crate::ids::AccountId;
-use crate::proto::{encode, Info};
-use crate::server::{Level, Server};
+use crate::ids::ConnId;
+use crate::proto::Info;
 use crate::time::Instant;
 
-pub(crate) use forward::RemoteTargets;
 pub use interest::{Interest, InterestKey};
 
 pub use crate::ids::DialId;
@@ -44,10 +39,10 @@ const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(4);
 /// How many times a route learned by gossip is dialed before it is given up (with the delay
 /// capped at a few seconds, some minutes): nats-server tries once, and a mesh that lost such a
 /// route during a partition stays incomplete after it heals.
-const LEARNED_ROUTE_ATTEMPTS: u32 = 100;
+pub(crate) const LEARNED_ROUTE_ATTEMPTS: u32 = 100;
 /// How long a route has to send CONNECT when the cluster requires credentials (nats-server's
 /// default auth timeout).
-const DEFAULT_ROUTE_AUTH_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const DEFAULT_ROUTE_AUTH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The cluster's state inside the server.
 pub(crate) struct Cluster {
@@ -60,7 +55,7 @@ pub(crate) struct Cluster {
     pub routes: BTreeMap<String, ConnId>,
     /// URLs this server dials: configured, and learned by gossip.
     pub solicits: Vec<Solicit>,
-    next_dial: u64,
+    pub(crate) next_dial: u64,
     /// When the cluster timer is due (redials).
     pub(crate) timer_at: Option<Instant>,
     pub ping_interval: Duration,
@@ -157,7 +152,7 @@ impl Cluster {
     }
 
     /// The delay before attempt number `attempts + 1`.
-    fn backoff(&self, attempts: u32) -> Duration {
+    pub(crate) fn backoff(&self, attempts: u32) -> Duration {
         let max = if self.settings.connect_backoff {
             RECONNECT_MAX_BACKOFF
         } else {
@@ -168,98 +163,14 @@ impl Cluster {
 }
 
 /// Whether `host` is the wildcard address (bound to every interface).
-fn unspecified(host: &str) -> bool {
+pub(crate) fn unspecified(host: &str) -> bool {
     host.is_empty() || host == "0.0.0.0" || host == "::" || host == "[::]"
 }
 
-fn join(host: &str, port: u16) -> String {
+pub(crate) fn join(host: &str, port: u16) -> String {
     if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
-    }
-}
-
-impl Server {
-    /// Sets up clustering from the configuration (at start-up; cluster settings need a restart).
-    pub(crate) fn configure_cluster(&mut self) {
-        let Some(settings) = self.config.cluster.clone() else {
-            return;
-        };
-        let made_up = crate::server::new_id(&mut self.rng, 22);
-        let cluster = Cluster::new(settings, made_up);
-        self.cluster = Some(Box::new(cluster));
-        for account in &mut self.accounts {
-            let mut interest = crate::cluster::Interest::default();
-            for (_, sub) in account.subs.iter().filter(|(_, s)| s.subscriber.is_local_interest()) {
-                interest.add(&sub.subject, sub.queue.as_deref());
-            }
-            account.interest = Some(Box::new(interest));
-        }
-        self.announce_reply_subjects();
-        if let Some(cluster) = self.cluster.as_mut() {
-            cluster.timer_at = Some(Instant::ZERO);
-        }
-    }
-
-    /// Accounts that export services get interest in their made-up reply subjects, so a
-    /// response published on another server comes back here, where the request entered.
-    pub(crate) fn announce_reply_subjects(&mut self) {
-        let Some(cluster) = self.cluster.as_mut() else { return };
-        let exporters: Vec<AccountId> = self
-            .accounts
-            .iter()
-            .flat_map(|a| a.service_imports.iter().map(|i| i.from))
-            .collect();
-        for exporter in exporters {
-            if cluster.reply_interest.contains(&exporter) {
-                continue;
-            }
-            cluster.reply_interest.push(exporter);
-            let account = &mut self.accounts[exporter.0 as usize];
-            let mut subject = account.reply_prefix.to_vec();
-            subject.push(b'>');
-            if let Some(interest) = account.interest.as_mut() {
-                interest.add(&subject, None);
-            }
-        }
-    }
-
-    /// One operation from a route.
-    pub(crate) fn process_route_op(&mut self, id: ConnId, op: crate::proto::ClientOp<'_>) {
-        use crate::proto::ClientOp;
-        let authenticated = self.conn(id).is_some_and(|c| c.authenticated);
-        if !authenticated && !matches!(op, ClientOp::Connect(_)) {
-            self.auth_violation(id, "authentication error".to_string());
-            return;
-        }
-        match op {
-            ClientOp::Connect(json) => self.on_route_connect(id, json),
-            ClientOp::Info(json) => self.on_route_info(id, json),
-            ClientOp::RouteSub {
-                account,
-                subject,
-                queue,
-            } => self.on_route_sub(id, account, subject, queue),
-            ClientOp::RouteUnsub {
-                account,
-                subject,
-                queue,
-            } => self.on_route_unsub(id, account, subject, queue),
-            ClientOp::Routed(routed) => self.on_routed(id, routed),
-            ClientOp::Ping => {
-                self.trace(id, || "<<- [PING]".to_string());
-                self.send(id, encode::PONG);
-            }
-            ClientOp::Pong => self.on_pong(id),
-            ClientOp::Ok => {}
-            ClientOp::Err(text) => {
-                let text = String::from_utf8_lossy(text).into_owned();
-                self.log_conn(Level::Error, id, format!("Route Error {text}"));
-                self.close(id, CloseReason::ParseError, true);
-            }
-            // The parser reads client operations on client connections only.
-            ClientOp::Pub(_) | ClientOp::Sub { .. } | ClientOp::Unsub { .. } => {}
-        }
     }
 }

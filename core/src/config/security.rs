@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use super::duration;
 use super::format::{ConfError, Located, Location, Map, Value};
-use crate::account::GLOBAL_ACCOUNT;
 use crate::auth::settings::{
     AccountSpec, Authorization, Export, ExportKind, Import, NkeyUser, Permissions, ResponsePermission, ResponseType,
     SubjectPermission, User, DEFAULT_RESPONSE_THRESHOLD,
 };
+use crate::ids::{GLOBAL_ACCOUNT, SYSTEM_ACCOUNT};
 use crate::subject;
 
 /// An error at `at`.
@@ -722,11 +722,8 @@ pub fn validate(config: &super::Config, accounts_at: Option<&super::format::Loca
     };
     let plain = |message: String| ConfError { at: None, message };
     let auth = &config.authorization;
-    let account_exists = |name: &str| {
-        name == GLOBAL_ACCOUNT
-            || name == crate::account::SYSTEM_ACCOUNT
-            || config.accounts.iter().any(|a| a.name == name)
-    };
+    let account_exists =
+        |name: &str| name == GLOBAL_ACCOUNT || name == SYSTEM_ACCOUNT || config.accounts.iter().any(|a| a.name == name);
     if !config.accounts.is_empty() {
         if auth.user.is_some() {
             errors.push(plain("Can not have a single user/pass and accounts".to_string()));

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{join, unspecified, RouteState, Solicit, SolicitState, DEFAULT_ROUTE_AUTH_TIMEOUT};
+use crate::cluster::{join, unspecified, RouteState, Solicit, SolicitState, DEFAULT_ROUTE_AUTH_TIMEOUT};
 
 use crate::config::cluster::{RouteUrl, ROUTE_MAX_PING_INTERVAL};
 use crate::conn::{CloseReason, ConnId};
@@ -68,7 +68,7 @@ impl Server {
             self.debug(id, || "Route connect msg sent".to_string());
             let connect = self.route_connect(solicit);
             self.trace(id, || {
-                format!("->> [CONNECT {}]", crate::client::redact_secrets(&connect))
+                format!("->> [CONNECT {}]", crate::server::client::redact_secrets(&connect))
             });
             let mut line = b"CONNECT ".to_vec();
             line.extend_from_slice(connect.as_bytes());
@@ -231,7 +231,9 @@ impl Server {
     /// CONNECT on a route: credentials and cluster name.
     pub(crate) fn on_route_connect(&mut self, id: ConnId, json: &[u8]) {
         let text = String::from_utf8_lossy(json).into_owned();
-        self.trace(id, || format!("<<- [CONNECT {}]", crate::client::redact_secrets(&text)));
+        self.trace(id, || {
+            format!("<<- [CONNECT {}]", crate::server::client::redact_secrets(&text))
+        });
         // A client that found the cluster port (nats-server tells them by their `lang`).
         if serde_json::from_slice::<serde_json::Value>(json).is_ok_and(|v| v.get("lang").is_some()) {
             self.log_conn(

@@ -4,10 +4,10 @@
 
 use smallvec::SmallVec;
 
-use crate::deliver::{Message, Queues};
 use crate::ids::ConnId;
 use crate::ids::{AccountId, SubKey};
 use crate::proto::{encode, RoutedOp};
+use crate::server::deliver::{Message, Queues};
 use crate::server::{Level, Server};
 
 /// The routes one message goes to, each with the queue members (remote interest) it was

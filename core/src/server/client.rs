@@ -9,7 +9,7 @@ use crate::proto::error::{
 };
 use crate::proto::json::ConnectError;
 use crate::proto::{ClientOp, ParseError, ParserLimits};
-use crate::security::AuthStep;
+use crate::server::security::AuthStep;
 use crate::server::{Level, Server};
 
 /// A queue group name reserved for the server's own use.

@@ -4,6 +4,15 @@
 //! the input/output plumbing; `client.rs` handles each client operation and `deliver.rs` routes
 //! messages to subscribers.
 
+mod client;
+mod deliver;
+pub(crate) mod imports;
+mod invariants;
+mod operator;
+mod routes;
+mod security;
+mod stall;
+
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;

@@ -7,13 +7,13 @@
 use bytes::Bytes;
 
 use crate::account::{AccountId, Internal, StreamForward, SubKey, Subscriber};
-use crate::client::quoted;
-use crate::cluster::RemoteTargets;
 use crate::conn::{CloseReason, ConnId};
-use crate::imports::{map_subject, MAX_HOPS};
 use crate::proto::encode;
 use crate::proto::error::ERR_INVALID_PUBLISH_SUBJECT;
 use crate::proto::PubOp;
+use crate::server::client::quoted;
+use crate::server::imports::{map_subject, MAX_HOPS};
+use crate::server::routes::RemoteTargets;
 use crate::server::{Level, Server};
 use crate::subject;
 

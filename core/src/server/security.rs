@@ -363,14 +363,14 @@ impl Server {
             if let Some(conn) = self.conn_mut(id) {
                 conn.subs.remove(&sid);
             }
-            let sid_text = crate::client::quoted(&sid);
+            let sid_text = crate::server::client::quoted(&sid);
             let target = match &queue {
                 Some(q) => format!(
                     "{} using queue {}",
-                    crate::client::quoted(&subject),
-                    crate::client::quoted(q)
+                    crate::server::client::quoted(&subject),
+                    crate::server::client::quoted(q)
                 ),
-                None => crate::client::quoted(&subject),
+                None => crate::server::client::quoted(&subject),
             };
             self.send_err(
                 id,

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{DialId, SolicitState, LEARNED_ROUTE_ATTEMPTS};
+use crate::cluster::{DialId, SolicitState, LEARNED_ROUTE_ATTEMPTS};
 
 use crate::conn::{CloseReason, ConnId};
 use crate::server::{Level, Output, Server};
