@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use natrix_core::proto::{OwnedOp, Parser, ParserLimits};
 use natrix_core::sublist::Sublist;
-use natrix_core::{Config, ConnId, Input, Instant, Output, Server};
+use natrix_core::{Config, ConnId, Input, Instant, Node, Output};
 
 /// About 1 MiB of mixed client traffic: small and 1 KiB publishes, a header publish, SUB, UNSUB
 /// and PING.
@@ -103,10 +103,10 @@ fn sublist(c: &mut Criterion) {
 fn delivery(c: &mut Criterion) {
     let mut group = c.benchmark_group("delivery");
     for fan in [1usize, 10, 100] {
-        let mut server = Server::new(Config::default());
+        let mut server = Node::new(Config::default());
         let now = Instant::from_nanos(1);
         let peer: SocketAddr = "127.0.0.1:1".parse().expect("addr");
-        let drain = |server: &mut Server| {
+        let drain = |server: &mut Node| {
             let mut chunks = Vec::new();
             while let Some(output) = server.poll_output() {
                 if let Output::Write(id) = output {
@@ -116,7 +116,7 @@ fn delivery(c: &mut Criterion) {
                 }
             }
         };
-        let connect = |server: &mut Server, extra: &str| -> ConnId {
+        let connect = |server: &mut Node, extra: &str| -> ConnId {
             let id = server.accept(now, peer);
             let data = Bytes::from(format!("CONNECT {{\"verbose\":false,\"pedantic\":false}}\r\n{extra}"));
             server.handle(now, Input::Received { conn: id, data });

@@ -9,7 +9,7 @@ mod signals;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use natrix_core::{Config, Input, Level, LogSink, Server, COMPATIBLE_VERSION};
+use natrix_core::{Config, Input, Level, LogSink, Node, COMPATIBLE_VERSION};
 
 use cli::Command;
 use logger::Logger;
@@ -225,7 +225,7 @@ struct Started {
     monitor: Option<std::net::TcpListener>,
     cluster: Option<std::net::TcpListener>,
     route_tls: Option<natrix_driver::tls::RouteTls>,
-    server: Server,
+    server: Node,
     ports_file: Option<String>,
     tls: Option<natrix_driver::tls::TlsAcceptor>,
 }
@@ -297,7 +297,7 @@ fn start(
     config.seed = seed_from_os();
     config.toolchain = env!("NATRIX_RUSTC_VERSION").to_string();
     let runtime = config.runtime.clone().unwrap_or_else(|| "tokio".to_string());
-    let server = Server::new(config);
+    let server = Node::new(config);
     let config = server.config();
     if let Some(path) = &config.pid_file {
         if let Err(e) = std::fs::write(path, std::process::id().to_string()) {

@@ -322,6 +322,22 @@ async fn system_account_requests() {
             .await
             .expect_err("no responders outside $SYS");
         assert_eq!(error.kind(), async_nats::RequestErrorKind::NoResponders);
+        // A kind the server does not serve has no responders; a request whose filter names
+        // another server reaches this one, which stays silent (nats-server 2.15.1 does both).
+        let error = sys
+            .request("$SYS.REQ.SERVER.PING.NOPE", Bytes::new())
+            .await
+            .expect_err("no responders for an unknown kind");
+        assert_eq!(error.kind(), async_nats::RequestErrorKind::NoResponders);
+        let filtered = tokio::time::timeout(
+            Duration::from_millis(300),
+            sys.request(
+                "$SYS.REQ.SERVER.PING.VARZ",
+                Bytes::from_static(br#"{"server_name":"elsewhere"}"#),
+            ),
+        )
+        .await;
+        assert!(filtered.is_err(), "a filtered request gets no answer: {filtered:?}");
     }
 }
 

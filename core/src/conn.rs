@@ -165,6 +165,40 @@ pub(crate) struct Conn {
     pub route: Option<Box<crate::cluster::RouteState>>,
 }
 
+/// What the server remembers of a client connection after it closed, for monitoring
+/// (`/connz?state=closed`): the figures as they stood at the close.
+#[derive(Debug, Clone)]
+pub struct ClosedConn {
+    /// The id clients and monitoring saw.
+    pub cid: u64,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The account's name.
+    pub account: String,
+    /// What the client said in CONNECT.
+    pub opts: ConnectOptions,
+    /// Who it authenticated as.
+    pub identity: Identity,
+    /// Messages and bytes from the client.
+    pub inbound: Counters,
+    /// Messages and bytes to the client.
+    pub outbound: Counters,
+    /// Bytes still queued for it at the close.
+    pub pending: usize,
+    /// When it was accepted.
+    pub start: Instant,
+    /// When it last sent or was sent something.
+    pub last_activity: Instant,
+    /// When it closed.
+    pub stop: Instant,
+    /// Why.
+    pub reason: CloseReason,
+    /// The last measured round trip.
+    pub rtt: Option<std::time::Duration>,
+    /// The TLS session, if any.
+    pub tls: Option<SessionInfo>,
+}
+
 /// A CONNECT whose password is being checked.
 pub(crate) struct PendingAuth {
     pub then: crate::auth::Authenticated,

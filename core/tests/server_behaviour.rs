@@ -547,7 +547,7 @@ fn same_seed_same_server() {
 #[cfg(debug_assertions)]
 #[should_panic(expected = "driver contract broken")]
 fn an_input_before_the_last_outputs_are_drained_panics() {
-    let mut server = natrix_core::Server::new(natrix_core::Config::default());
+    let mut server = natrix_core::Node::new(natrix_core::Config::default());
     let now = natrix_core::Instant::from_nanos(1);
     let peer = "127.0.0.1:1".parse().expect("address");
     // Accepting queues INFO (an Output::Write); nobody drains it.

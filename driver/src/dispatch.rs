@@ -6,15 +6,15 @@
 use bytes::Bytes;
 use natrix_core::auth::credentials::PasswordCheck;
 use natrix_core::cluster::DialId;
-use natrix_core::{CloseReason, ConnId, Input, Instant, Level, Output, Server};
+use natrix_core::{CloseReason, ConnId, Input, Instant, Level, Node, Output};
 
 /// What one runtime does for each output.
 pub trait Runtime {
     /// The core it drives.
-    fn server(&mut self) -> &mut Server;
+    fn server(&mut self) -> &mut Node;
     /// The core's clock, now.
     fn now(&self) -> Instant;
-    /// Bytes are queued for `conn` (the runtime takes them with `Server::take_outbound` when it
+    /// Bytes are queued for `conn` (the runtime takes them with `Node::take_outbound` when it
     /// flushes).
     fn write(&mut self, conn: ConnId);
     /// The core has forgotten `conn`: write `flush` and close it, or drop it at once when
@@ -89,13 +89,13 @@ mod tests {
 
     /// A runtime that cannot start any worker: every dial fails to start.
     struct NoWorkers {
-        server: Server,
+        server: Node,
         dials: usize,
         logs: Vec<String>,
     }
 
     impl Runtime for NoWorkers {
-        fn server(&mut self) -> &mut Server {
+        fn server(&mut self) -> &mut Node {
             &mut self.server
         }
         fn now(&self) -> Instant {
@@ -128,7 +128,7 @@ mod tests {
             ..Config::default()
         };
         let mut runtime = NoWorkers {
-            server: Server::new(config),
+            server: Node::new(config),
             dials: 0,
             logs: Vec::new(),
         };

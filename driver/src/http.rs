@@ -1,6 +1,6 @@
 //! One monitoring (HTTP) connection, without its socket: the request head as it arrives, then
 //! the core's complete response as it is written. The runtime reads and writes; the core
-//! answers (`Server::monitor`); every connection closes after one answer, as nats-server's
+//! answers (`Node::monitor`); every connection closes after one answer, as nats-server's
 //! monitoring endpoints are used.
 
 use std::time::Duration;

@@ -31,7 +31,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use natrix_core::auth::credentials::PasswordCheck;
 use natrix_core::cluster::DialId;
-use natrix_core::{CloseReason, ConnId, Input, Instant, Level, LogSink, Server};
+use natrix_core::{CloseReason, ConnId, Input, Instant, Level, LogSink, Node};
 use natrix_driver::io::{DIAL_TIMEOUT, SHUTDOWN_FLUSH};
 use natrix_driver::tls::{TlsAcceptor, TlsStart};
 use natrix_driver::{ConnTable, Runtime};
@@ -91,7 +91,7 @@ pub struct EventLoop {
     poll: Poll,
     /// Dropped (closing the socket) when the core stops accepting.
     listener: Option<TcpListener>,
-    server: Server,
+    server: Node,
     log: LogSink,
     origin: std::time::Instant,
     conns: Slab<Conn>,
@@ -135,7 +135,7 @@ impl EventLoop {
         listener: std::net::TcpListener,
         monitor: Option<std::net::TcpListener>,
         cluster: Option<ClusterListener>,
-        server: Server,
+        server: Node,
         log: LogSink,
         tls: Option<TlsAcceptor>,
     ) -> io::Result<EventLoop> {
@@ -691,7 +691,7 @@ impl EventLoop {
 }
 
 impl Runtime for EventLoop {
-    fn server(&mut self) -> &mut Server {
+    fn server(&mut self) -> &mut Node {
         &mut self.server
     }
 
@@ -778,7 +778,7 @@ pub fn serve(
     listener: std::net::TcpListener,
     monitor: Option<std::net::TcpListener>,
     cluster: Option<ClusterListener>,
-    server: Server,
+    server: Node,
     log: LogSink,
     tls: Option<TlsAcceptor>,
     on_start: impl FnOnce(Controller),

@@ -22,7 +22,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use natrix_core::auth::credentials::PasswordCheck;
 use natrix_core::cluster::DialId;
-use natrix_core::{CloseReason, Config, ConnId, Input, Instant, Level, Server};
+use natrix_core::{CloseReason, Config, ConnId, Input, Instant, Level, Node};
 use natrix_driver::io::{DIAL_TIMEOUT, SHUTDOWN_FLUSH};
 use natrix_driver::{ConnTable, Runtime};
 use tokio::sync::mpsc;
@@ -111,7 +111,7 @@ struct Handle {
 
 /// The core task's state besides the server itself.
 struct Driver<L: Listener> {
-    server: Server,
+    server: Node,
     origin: tokio::time::Instant,
     conns: ConnTable<Handle>,
     /// Connections with bytes to take, collected while a batch of events is handled.
@@ -289,7 +289,7 @@ impl<L: Listener> Driver<L> {
 }
 
 impl<L: Listener> Runtime for Driver<L> {
-    fn server(&mut self) -> &mut Server {
+    fn server(&mut self) -> &mut Node {
         &mut self.server
     }
 
@@ -379,7 +379,7 @@ pub async fn serve<L: Listener>(
         cluster: None,
         cluster_tls: None,
     };
-    serve_server(listeners, Server::new(config), log, commands, None).await
+    serve_server(listeners, Node::new(config), log, commands, None).await
 }
 
 /// Runs `server` on `listener`, feeding it the operator inputs (`Shutdown`, `Reload`,
@@ -387,7 +387,7 @@ pub async fn serve<L: Listener>(
 /// client connection is TLS; with `monitor`, that listener serves the monitoring endpoints.
 pub async fn serve_server<L: Listener>(
     listeners: Listeners<L>,
-    server: Server,
+    server: Node,
     log: LogSink,
     commands: mpsc::UnboundedReceiver<Input>,
     tls: Option<TlsAcceptor>,
@@ -399,11 +399,11 @@ pub async fn serve_server<L: Listener>(
 /// simulator reads connection and subscription counts this way).
 pub async fn serve_observed<L: Listener>(
     listeners: Listeners<L>,
-    server: Server,
+    server: Node,
     log: LogSink,
     mut commands: mpsc::UnboundedReceiver<Input>,
     tls: Option<TlsAcceptor>,
-    mut observe: impl FnMut(&Server),
+    mut observe: impl FnMut(&Node),
 ) -> io::Result<()> {
     let (events, mut event_rx) = mpsc::channel(EVENT_QUEUE);
     let write_deadline = server.config().write_deadline;

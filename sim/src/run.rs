@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use natrix_core::proto::OwnedOp;
-use natrix_core::{Config, LogSink, Server};
+use natrix_core::{Config, LogSink, Node};
 use turmoil::net::TcpListener;
 
 use crate::checkers::{self, Violation};
@@ -55,7 +55,7 @@ pub(crate) async fn serve_clustered(config: Config, route_port: u16, log: LogSin
             cluster: Some(SimListener(routes)),
             cluster_tls: None,
         },
-        Server::new(config),
+        Node::new(config),
         log,
         commands,
         None,
@@ -153,7 +153,7 @@ pub fn run(seed: u64) -> Outcome {
                     cluster: None,
                     cluster_tls: None,
                 },
-                Server::new(config),
+                Node::new(config),
                 log,
                 commands,
                 None,

@@ -6,9 +6,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::format::{rfc3339, rtt, uptime};
+use super::Report;
 use super::{MonitorError, Query};
-use crate::conn::{CloseReason, Conn};
-use crate::server::Server;
+use crate::conn::{CloseReason, ClosedConn, Conn};
+use crate::time::Instant;
 
 /// nats-server's `DefaultConnListSize`.
 pub const DEFAULT_LIMIT: usize = 1024;
@@ -234,22 +235,81 @@ impl ConnzOptions {
     }
 }
 
-impl Server {
-    /// Describes a connection (at `stop` with `reason` if it is closing).
-    pub(crate) fn conn_info(&self, conn: &Conn, closed: Option<CloseReason>) -> ConnInfo {
-        let now = self.now;
-        let wall = |i: crate::time::Instant| self.config.start_unix_nanos + i.as_nanos();
+/// The figures a connection's entry is made of, open or closed.
+struct Facts<'a> {
+    cid: u64,
+    peer: std::net::SocketAddr,
+    account: &'a str,
+    opts: &'a crate::proto::ConnectOptions,
+    identity: &'a crate::auth::Identity,
+    subs: Vec<SubDetail>,
+    inbound: crate::conn::Counters,
+    outbound: crate::conn::Counters,
+    pending: usize,
+    start: Instant,
+    last_activity: Instant,
+    rtt: Option<Duration>,
+    tls: Option<&'a crate::conn::SessionInfo>,
+    /// When and why it closed; the figures are as of then.
+    closed: Option<(Instant, CloseReason)>,
+}
+
+impl Report<'_> {
+    /// Describes an open connection.
+    pub(crate) fn conn_info(&self, conn: &Conn) -> ConnInfo {
         let account = &self.accounts[conn.account.0 as usize];
         let mut subs: Vec<SubDetail> = conn
             .subs
             .values()
             .filter_map(|key| account.subs.get(key.0 as usize))
-            .map(|sub| SubDetail::of(sub, conn.cid, closed.map(|_| account.name.clone())))
+            .map(|sub| SubDetail::of(sub, conn.cid, None))
             .collect();
         subs.sort_by(|a, b| a.sid.cmp(&b.sid));
+        self.info(Facts {
+            cid: conn.cid,
+            peer: conn.peer,
+            account: &account.name,
+            opts: &conn.opts,
+            identity: &conn.identity,
+            subs,
+            inbound: conn.inbound,
+            outbound: conn.outbound,
+            pending: conn.out.pending(),
+            start: conn.start,
+            last_activity: conn.last_activity,
+            rtt: conn.rtt,
+            tls: conn.tls.as_ref(),
+            closed: None,
+        })
+    }
+
+    /// Describes a connection from the ring of recently closed ones.
+    fn closed_conn_info(&self, conn: &ClosedConn) -> ConnInfo {
+        self.info(Facts {
+            cid: conn.cid,
+            peer: conn.peer,
+            account: &conn.account,
+            opts: &conn.opts,
+            identity: &conn.identity,
+            subs: Vec::new(),
+            inbound: conn.inbound,
+            outbound: conn.outbound,
+            pending: conn.pending,
+            start: conn.start,
+            last_activity: conn.last_activity,
+            rtt: conn.rtt,
+            tls: conn.tls.as_ref(),
+            closed: Some((conn.stop, conn.reason)),
+        })
+    }
+
+    fn info(&self, conn: Facts<'_>) -> ConnInfo {
+        let now = conn.closed.map_or(self.now, |(stop, _)| stop);
+        let closed = conn.closed.map(|(_, reason)| reason);
+        let wall = |i: Instant| self.config.start_unix_nanos + i.as_nanos();
         let uptime_d = now.saturating_duration_since(conn.start);
         let idle_d = now.saturating_duration_since(conn.last_activity);
-        let authorized_user = match &conn.identity {
+        let authorized_user = match conn.identity {
             crate::auth::Identity::User(name) => Some(name.clone()),
             crate::auth::Identity::Nkey(key) => Some(key.clone()),
             _ => None,
@@ -267,17 +327,17 @@ impl Server {
             rtt: conn.rtt.map(rtt),
             uptime: uptime(uptime_d),
             idle: uptime(idle_d),
-            pending_bytes: conn.out.pending(),
+            pending_bytes: conn.pending,
             in_msgs: conn.inbound.msgs,
             out_msgs: conn.outbound.msgs,
             in_bytes: conn.inbound.bytes,
             out_bytes: conn.outbound.bytes,
-            subscriptions: subs.len() as u32,
+            subscriptions: conn.subs.len() as u32,
             name: conn.opts.name.clone(),
             lang: conn.opts.lang.clone(),
             version: conn.opts.version.clone(),
-            tls_version: conn.tls.as_ref().map(|t| t.version.clone()),
-            tls_cipher_suite: conn.tls.as_ref().map(|t| t.cipher_suite.clone()),
+            tls_version: conn.tls.map(|t| t.version.clone()),
+            tls_cipher_suite: conn.tls.map(|t| t.cipher_suite.clone()),
             authorized_user: None,
             account: None,
             subscriptions_list: None,
@@ -290,16 +350,11 @@ impl Server {
                 idle: idle_d,
                 rtt: conn.rtt.unwrap_or_default(),
                 user: conn.opts.user.clone(),
-                account: account.name.clone(),
-                subs,
+                account: conn.account.to_string(),
+                subs: conn.subs,
                 authorized_user,
             },
         }
-    }
-
-    /// A closed connection's entry for the ring of recently closed ones.
-    pub(crate) fn closed_conn_info(&self, conn: &Conn, reason: CloseReason) -> ConnInfo {
-        self.conn_info(conn, Some(reason))
     }
 
     /// `/connz`.
@@ -336,7 +391,7 @@ impl Server {
         let mut total = 0;
         if opts.state != 1 {
             for conn in self.clients() {
-                let info = self.conn_info(conn, None);
+                let info = self.conn_info(conn);
                 if in_account(&info) {
                     total += 1;
                     list.push(info);
@@ -344,10 +399,11 @@ impl Server {
             }
         }
         if opts.state != 0 {
-            for info in &self.closed {
-                if in_account(info) {
+            for closed in &self.closed {
+                let info = self.closed_conn_info(closed);
+                if in_account(&info) {
                     total += 1;
-                    list.push(info.clone());
+                    list.push(info);
                 }
             }
         }

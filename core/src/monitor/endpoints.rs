@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::connz::SubDetail;
 use super::format::{rfc3339, serialize_go_float};
+use super::Report;
 use super::{MonitorError, Query};
-use crate::server::Server;
 use crate::subject;
 
 /// nats-server's `SublistStats`.
@@ -202,7 +202,7 @@ pub struct Healthz {
     pub error: Option<String>,
 }
 
-impl Server {
+impl Report<'_> {
     fn now_text(&self) -> String {
         rfc3339(self.config.start_unix_nanos + self.now.as_nanos())
     }

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::server::Server;
+use super::Report;
 
 /// Builds the text exposition.
 struct Exposition {
@@ -46,7 +46,7 @@ fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-impl Server {
+impl Report<'_> {
     /// The Prometheus text exposition of varz, subsz, connz totals and health.
     pub fn metrics(&self) -> String {
         let varz = self.varz();

@@ -1,11 +1,15 @@
 //! Monitoring: nats-server's HTTP endpoints (`/varz`, `/connz`, `/subsz` ...), a Prometheus
 //! `/metrics`, and the same data over the system account (`$SYS.REQ.SERVER...`).
 //!
-//! Everything here reads the core's state; nothing is counted twice. The runtimes accept HTTP
-//! connections on the monitoring port, read a request head, hand it to [`Server::monitor`] and
-//! write back the response it returns, so serving HTTP takes the core only as long as building
-//! the answer. Wall-clock times come from [`crate::Config::start_unix_nanos`] plus the core's
-//! monotonic clock; process figures (memory, CPU) arrive as [`crate::Input::ProcessStats`].
+//! Monitoring is a component of the [`crate::Node`] with its own small state ([`Monitor`]: the
+//! requests it served, the process figures the runtime reported, the sequence of its `$SYS`
+//! replies); everything else it shows it reads from the [`Server`] through a [`Report`], a
+//! read-only view, so nothing is counted twice and the server never depends on monitoring.
+//! The runtimes accept HTTP connections on the monitoring port, read a request head, hand it
+//! to [`crate::Node::monitor`] and write back the response it returns, so serving HTTP takes
+//! the core only as long as building the answer. Wall-clock times come from
+//! [`crate::Config::start_unix_nanos`] plus the core's monotonic clock; process figures
+//! (memory, CPU) arrive as [`crate::Input::ProcessStats`].
 
 pub mod connz;
 pub mod endpoints;
@@ -16,23 +20,48 @@ pub mod routez;
 pub mod sys;
 pub mod varz;
 
+use std::cell::Cell;
+use std::collections::BTreeMap;
+
 use crate::server::Server;
-use crate::time::Instant;
 use format::{compact_json, pretty_json};
 
-/// What the process uses, sampled by the runtime side.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct ProcessStats {
-    /// Resident memory, bytes.
-    pub rss_bytes: u64,
-    /// CPU use over the last sample, percent of one core.
-    pub cpu_percent: f64,
-    /// Cores available.
-    pub cores: u32,
+pub use crate::server::ProcessStats;
+
+/// Monitoring's own state.
+#[derive(Debug, Default)]
+pub struct Monitor {
+    /// Monitoring requests served, by path.
+    pub(crate) http_req_stats: BTreeMap<String, u64>,
+    /// The latest process figures the runtime reported.
+    pub(crate) process: ProcessStats,
+    /// Messages monitoring sent over the system account, for their `seq` (a `Cell` so a reply
+    /// can be numbered while the rest of the report is read through shared references).
+    pub(crate) sys_seq: Cell<u64>,
 }
 
-// The CPU figure is a finite sample, never NaN, so equality is total.
-impl Eq for ProcessStats {}
+/// The server's state as monitoring reads it, beside monitoring's own: a read-only view, so
+/// building a report can change nothing but monitoring's counters.
+pub(crate) struct Report<'a> {
+    server: &'a Server,
+    /// Monitoring's own state.
+    pub(crate) monitor: &'a Monitor,
+}
+
+impl std::ops::Deref for Report<'_> {
+    type Target = Server;
+
+    fn deref(&self) -> &Server {
+        self.server
+    }
+}
+
+impl<'a> Report<'a> {
+    /// A view of `server` for `monitor`.
+    pub(crate) fn new(server: &'a Server, monitor: &'a Monitor) -> Self {
+        Report { server, monitor }
+    }
+}
 
 /// A monitoring request that cannot be answered as asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -107,18 +136,17 @@ const PATHS: &[(&str, &str)] = &[
     ("/metrics", "/metrics"),
 ];
 
-impl Server {
+impl Monitor {
     /// Answers one HTTP request (its head, as read from a monitoring connection) with a
-    /// complete HTTP response; the runtime writes it and closes the connection.
-    pub fn monitor(&mut self, now: Instant, head: &[u8]) -> Vec<u8> {
-        self.begin_input(now);
+    /// complete HTTP response about `server`.
+    pub(crate) fn http(&mut self, server: &Server, head: &[u8]) -> Vec<u8> {
         let request = match http::parse(head) {
             Ok(Some(request)) => request,
             Ok(None) | Err(_) => {
                 return http::response(400, "text/plain; charset=utf-8", b"400 Bad Request");
             }
         };
-        let base = self.config.http_base_path.trim_end_matches('/');
+        let base = server.config.http_base_path.trim_end_matches('/');
         let path = match request.path.strip_prefix(base) {
             Some("") => "/",
             Some(rest) if rest.starts_with('/') => rest,
@@ -129,7 +157,7 @@ impl Server {
         };
         *self.http_req_stats.entry(counted.to_string()).or_insert(0) += 1;
         let query = Query { request: &request };
-        let result = self.endpoint(path, &query);
+        let result = Report::new(server, self).endpoint(path, &query);
         let (status, content_type, body) = match result {
             Ok(answer) => answer,
             Err(MonitorError::BadRequest(text)) => (400, "text/plain; charset=utf-8", text.into_bytes()),
@@ -143,8 +171,10 @@ impl Server {
         }
         http::response(status, content_type, &body)
     }
+}
 
-    fn endpoint(&mut self, path: &str, query: &Query<'_>) -> Result<(u16, &'static str, Vec<u8>), MonitorError> {
+impl Report<'_> {
+    fn endpoint(&self, path: &str, query: &Query<'_>) -> Result<(u16, &'static str, Vec<u8>), MonitorError> {
         const JSON: &str = "application/json";
         let json = |body: Vec<u8>| Ok((200, JSON, body));
         match path {

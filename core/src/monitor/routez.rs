@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::connz::SubDetail;
 use super::format::{rfc3339, rtt, serialize_go_float, uptime};
-use crate::server::Server;
+use super::Report;
 
 /// nats-server's `Routez`.
 #[derive(Debug, Serialize)]
@@ -80,7 +80,7 @@ pub enum RouteSubs {
     Detail,
 }
 
-impl Server {
+impl Report<'_> {
     /// `/routez`.
     pub fn routez(&self, subs: RouteSubs) -> Routez {
         let now = self.now;

@@ -10,7 +10,8 @@ use serde_json::Value;
 use super::connz::ConnzOptions;
 use super::endpoints::{SubszOptions, Traffic};
 use super::format::{compact_json, rfc3339};
-use crate::server::Server;
+use super::Report;
+use crate::server::internal::SERVER_REQUEST_KINDS as KINDS;
 
 /// nats-server's `ServerInfo`, which heads every reply.
 #[derive(Debug, Serialize)]
@@ -70,20 +71,16 @@ struct StatsMsg {
     statsz: ServerStats,
 }
 
-/// The request kinds, as the subject's last token names them.
-const KINDS: &[&str] = &[
-    "STATSZ", "VARZ", "SUBSZ", "CONNZ", "ROUTEZ", "GATEWAYZ", "LEAFZ", "ACCOUNTZ", "JSZ", "HEALTHZ",
-];
-
-impl Server {
-    fn server_info(&mut self) -> ServerInfo {
-        self.sys_seq += 1;
+impl Report<'_> {
+    fn server_info(&self) -> ServerInfo {
+        let seq = self.monitor.sys_seq.get() + 1;
+        self.monitor.sys_seq.set(seq);
         ServerInfo {
             name: self.server_name().to_string(),
             host: self.config.host.clone(),
             id: self.server_id.clone(),
             ver: crate::config::COMPATIBLE_VERSION.to_string(),
-            seq: self.sys_seq,
+            seq,
             jetstream: false,
             time: rfc3339(self.config.start_unix_nanos + self.now.as_nanos()),
         }
@@ -92,9 +89,9 @@ impl Server {
     fn server_stats(&self) -> ServerStats {
         ServerStats {
             start: rfc3339(self.config.start_unix_nanos),
-            mem: self.process.rss_bytes,
-            cores: self.process.cores,
-            cpu: self.process.cpu_percent,
+            mem: self.monitor.process.rss_bytes,
+            cores: self.monitor.process.cores,
+            cpu: self.monitor.process.cpu_percent,
             connections: self.connection_count(),
             total_connections: self.stats.total_connections,
             active_accounts: self
@@ -117,36 +114,8 @@ impl Server {
         }
     }
 
-    /// Subscribes the server to the monitoring requests it answers, in the system account (and
-    /// drops such subscriptions from an account that no longer is the system account).
-    pub(crate) fn configure_server_requests(&mut self) {
-        use crate::account::{Internal, Subscriber, Subscription};
-        for account in &mut self.accounts {
-            let internal: Vec<_> = account
-                .subs
-                .iter()
-                .filter(|(_, s)| s.subscriber == Subscriber::Internal(Internal::ServerRequests))
-                .map(|(k, _)| crate::ids::SubKey(k as u32))
-                .collect();
-            for key in internal {
-                account.unsubscribe(key);
-            }
-        }
-        let Some(system) = self.system_account else { return };
-        let subjects = [
-            "$SYS.REQ.SERVER.PING".to_string(),
-            "$SYS.REQ.SERVER.PING.*".to_string(),
-            format!("$SYS.REQ.SERVER.{}.*", self.server_id),
-        ];
-        for subject in subjects {
-            let sub = Subscription::of(Subscriber::Internal(Internal::ServerRequests), subject.as_bytes(), None);
-            // The subjects are literal and valid.
-            let _ = self.accounts[system.0 as usize].subscribe(sub);
-        }
-    }
-
     /// The reply to a request on `subject` with `body`, if this server answers it.
-    pub fn sys_request(&mut self, subject: &[u8], body: &[u8]) -> Option<Vec<u8>> {
+    pub(crate) fn sys_request(&self, subject: &[u8], body: &[u8]) -> Option<Vec<u8>> {
         let subject = std::str::from_utf8(subject).ok()?;
         let rest = subject.strip_prefix("$SYS.REQ.SERVER.")?;
         let kind = match rest {

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::format::{rfc3339, serialize_go_float, uptime};
+use super::Report;
 use crate::config::COMPATIBLE_VERSION;
-use crate::server::Server;
 
 /// An empty section (cluster, gateway, ...): nats-server always writes these objects.
 #[derive(Debug, Serialize, Default)]
@@ -86,7 +86,7 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
-impl Server {
+impl Report<'_> {
     /// `/varz`.
     pub fn varz(&self) -> Varz {
         let config = &self.config;
@@ -134,10 +134,10 @@ impl Server {
             start: rfc3339(start),
             now: rfc3339(start + self.now.as_nanos()),
             uptime: uptime(self.now.saturating_duration_since(crate::time::Instant::ZERO)),
-            mem: self.process.rss_bytes,
-            cores: self.process.cores,
-            gomaxprocs: self.process.cores,
-            cpu: self.process.cpu_percent,
+            mem: self.monitor.process.rss_bytes,
+            cores: self.monitor.process.cores,
+            gomaxprocs: self.monitor.process.cores,
+            cpu: self.monitor.process.cpu_percent,
             connections: self.connection_count(),
             total_connections: self.stats.total_connections,
             routes: self.route_count(),
@@ -150,7 +150,7 @@ impl Server {
             slow_consumers: self.stats.slow_consumers,
             stale_connections: self.stats.stale_connections,
             subscriptions: self.accounts.iter().map(|a| a.visible_subs() as u64).sum(),
-            http_req_stats: self.http_req_stats.clone(),
+            http_req_stats: self.monitor.http_req_stats.clone(),
             config_load_time: rfc3339(start),
             system_account: self
                 .system_account

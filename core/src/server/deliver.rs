@@ -275,22 +275,20 @@ impl Server {
         false
     }
 
-    /// Hands `message` to the part of the server that subscribed for it. True if it took it
-    /// (a request this server answers).
-    fn deliver_internal(&mut self, which: Internal, account: AccountId, message: &Message<'_>) -> bool {
-        match which {
-            Internal::ServerRequests => {
-                let Some(reply) = message.reply else { return false };
-                let start = message.header_len.unwrap_or(0);
-                let end = message.framed.len().saturating_sub(2).max(start);
-                let body = message.framed.slice(start..end);
-                let Some(answer) = self.sys_request(message.subject, &body) else {
-                    return false;
-                };
-                self.publish_internal(account, reply, answer);
-                true
-            }
-        }
+    /// Queues `message` for the part of the server that subscribed for it (see `internal.rs`).
+    /// True if it took it: a request, which the component will answer.
+    fn deliver_internal(&mut self, to: Internal, account: AccountId, message: &Message<'_>) -> bool {
+        let Some(reply) = message.reply else { return false };
+        let start = message.header_len.unwrap_or(0);
+        let end = message.framed.len().saturating_sub(2).max(start);
+        self.internal.push_back(super::internal::InternalMessage {
+            to,
+            account,
+            subject: message.subject.into(),
+            reply: reply.into(),
+            body: message.framed.slice(start..end),
+        });
+        true
     }
 
     /// The server publishes `payload` on `subject` in `account`, as a client there would (but

@@ -7,6 +7,7 @@
 mod client;
 mod deliver;
 pub(crate) mod imports;
+pub(crate) mod internal;
 mod invariants;
 mod operator;
 mod routes;
@@ -30,6 +31,20 @@ use crate::rng::Rng;
 use crate::time::Instant;
 
 pub use crate::log::{Level, LogSink};
+
+/// What the process uses, sampled by the runtime side (for monitoring).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProcessStats {
+    /// Resident memory, bytes.
+    pub rss_bytes: u64,
+    /// CPU use over the last sample, percent of one core.
+    pub cpu_percent: f64,
+    /// Cores available.
+    pub cores: u32,
+}
+
+// The CPU figure is a finite sample, never NaN, so equality is total.
+impl Eq for ProcessStats {}
 
 /// Something the runtime observed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +91,7 @@ pub enum Input {
     },
     /// Fresh process figures (resident memory, CPU) for monitoring; runtimes or the binary
     /// send them now and then.
-    ProcessStats(crate::monitor::ProcessStats),
+    ProcessStats(ProcessStats),
     /// The answer to [`Output::CheckPassword`].
     PasswordChecked {
         /// The connection.
@@ -238,13 +253,9 @@ pub struct Server {
     /// The system account, unless disabled.
     pub(crate) system_account: Option<AccountId>,
     /// Recently closed connections, oldest first, for `/connz?state=closed`.
-    pub(crate) closed: VecDeque<crate::monitor::connz::ConnInfo>,
-    /// Monitoring requests served, by path.
-    pub(crate) http_req_stats: std::collections::BTreeMap<String, u64>,
-    /// The latest process figures the runtime reported.
-    pub(crate) process: crate::monitor::ProcessStats,
-    /// Messages the server itself sent (system account replies), for their `seq`.
-    pub(crate) sys_seq: u64,
+    pub(crate) closed: VecDeque<crate::conn::ClosedConn>,
+    /// Messages internal subscriptions received, waiting for their component (`internal.rs`).
+    pub(crate) internal: VecDeque<internal::InternalMessage>,
     /// Routes to other servers, when clustered.
     pub(crate) cluster: Option<Box<crate::cluster::Cluster>>,
     /// Open route connections (the rest of `conns` are clients).
@@ -253,7 +264,7 @@ pub struct Server {
 
 impl Server {
     /// A server with `config`; nothing happens until the runtime feeds it inputs.
-    pub fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config) -> Self {
         let mut rng = Rng::new(config.seed);
         let server_id = new_server_id(&mut rng);
         let mut server = Server {
@@ -276,9 +287,7 @@ impl Server {
             auth: crate::auth::Auth::default(),
             system_account: None,
             closed: VecDeque::new(),
-            http_req_stats: Default::default(),
-            process: Default::default(),
-            sys_seq: 0,
+            internal: VecDeque::new(),
             cluster: None,
             route_conns: 0,
         };
@@ -340,7 +349,7 @@ impl Server {
 
     /// Registers a connection the runtime accepted from `peer`, and returns its id. Like every
     /// input, it must be followed by draining [`Server::poll_output`].
-    pub fn accept(&mut self, now: Instant, peer: SocketAddr) -> ConnId {
+    pub(crate) fn accept(&mut self, now: Instant, peer: SocketAddr) -> ConnId {
         self.begin_input(now);
         let id = self.new_conn(now, peer, false);
         // Until CONNECT arrives the ping timer runs at the full interval, as nats-server's does.
@@ -443,7 +452,7 @@ impl Server {
     }
 
     /// Feeds one observation to the core.
-    pub fn handle(&mut self, now: Instant, input: Input) {
+    pub(crate) fn handle(&mut self, now: Instant, input: Input) {
         self.begin_input(now);
         match input {
             Input::Received { conn, data } => self.on_received(conn, data),
@@ -461,9 +470,16 @@ impl Server {
             Input::TlsEstablished { conn, cert, session } => self.on_tls_established(conn, cert, session),
             Input::TlsFailed { conn, error } => self.on_tls_failed(conn, &error),
             Input::PasswordChecked { conn, ok } => self.on_password_checked(conn, ok),
-            Input::ProcessStats(stats) => self.process = stats,
+            // Monitoring's: the node hands it there.
+            Input::ProcessStats(_) => {}
             Input::DialFailed { dial, error } => self.on_dial_failed(dial, &error),
         }
+        self.finish_input();
+    }
+
+    /// Every input ends here: interest changes go to the routes, and the state's invariants are
+    /// checked (debug builds).
+    pub(crate) fn finish_input(&mut self) {
         self.propagate_interest();
         self.check_invariants();
     }
@@ -482,12 +498,12 @@ impl Server {
     }
 
     /// The next thing the runtime must do, until `None`. Drain this after every input.
-    pub fn poll_output(&mut self) -> Option<Output> {
+    pub(crate) fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
     }
 
     /// When [`Server::handle_timeout`] must next be called, if ever.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.next_due().map(|(at, _)| at)
     }
 
@@ -510,7 +526,7 @@ impl Server {
     }
 
     /// Runs every timer due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
         self.begin_input(now);
         while let Some((at, due)) = self.next_due() {
             if at > now {
@@ -525,8 +541,7 @@ impl Server {
                 }
             }
         }
-        self.propagate_interest();
-        self.check_invariants();
+        self.finish_input();
     }
 
     /// Runs connection `id`'s timer `kind`, set for `at`, unless its deadline has moved since.
@@ -544,7 +559,7 @@ impl Server {
 
     /// Moves the bytes queued for `conn` into `out`; returns how many. The runtime reports them
     /// with [`Input::Written`] as they reach the socket.
-    pub fn take_outbound(&mut self, conn: ConnId, out: &mut Vec<Bytes>) -> usize {
+    pub(crate) fn take_outbound(&mut self, conn: ConnId, out: &mut Vec<Bytes>) -> usize {
         match self.conn_mut(conn) {
             Some(c) => {
                 c.write_signaled = false;
@@ -631,7 +646,23 @@ impl Server {
         let label = conn.label();
         self.log(Level::Debug, || format!("{label} - Client connection closed: {reason}"));
         if self.config.max_closed_clients > 0 {
-            let info = self.closed_conn_info(&conn, reason);
+            let account = &self.accounts[conn.account.0 as usize];
+            let info = crate::conn::ClosedConn {
+                cid: conn.cid,
+                peer: conn.peer,
+                account: account.name.clone(),
+                opts: std::mem::take(&mut conn.opts),
+                identity: conn.identity.clone(),
+                inbound: conn.inbound,
+                outbound: conn.outbound,
+                pending: conn.out.pending(),
+                start: conn.start,
+                last_activity: conn.last_activity,
+                stop: self.now,
+                reason,
+                rtt: conn.rtt,
+                tls: conn.tls.take(),
+            };
             if self.closed.len() >= self.config.max_closed_clients {
                 self.closed.pop_front();
             }

@@ -1,4 +1,4 @@
-//! A harness that drives a [`Server`] with virtual time and in-memory connections, for tests of
+//! A harness that drives a [`Node`] with virtual time and in-memory connections, for tests of
 //! the core and of anything built on it. It follows the driver contract exactly: every input is
 //! followed by draining outputs, written bytes are reported back, and closes are recorded.
 
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::{CloseReason, Config, ConnId, Input, Instant, Output, Server};
+use crate::{CloseReason, Config, ConnId, Input, Instant, Node, Output};
 
 mod mesh;
 pub use mesh::Mesh;
@@ -27,7 +27,7 @@ pub struct Peer {
 /// A server plus its connections, with time under the test's control.
 pub struct Harness {
     /// The server under test.
-    pub server: Server,
+    pub server: Node,
     /// Virtual now.
     pub now: Instant,
     /// Connections by id.
@@ -52,7 +52,7 @@ impl Harness {
     /// A server with `config`.
     pub fn new(config: Config) -> Self {
         Harness {
-            server: Server::new(config),
+            server: Node::new(config),
             now: Instant::from_nanos(1_000_000_000),
             peers: BTreeMap::new(),
             stalled: Vec::new(),

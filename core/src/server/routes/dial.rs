@@ -16,7 +16,7 @@ impl Server {
     /// Registers a route connection the runtime accepted on the cluster port; `local` is the
     /// socket's own address. Like every input, it must be followed by draining
     /// [`Server::poll_output`].
-    pub fn accept_route(&mut self, now: Instant, peer: SocketAddr, local: SocketAddr) -> ConnId {
+    pub(crate) fn accept_route(&mut self, now: Instant, peer: SocketAddr, local: SocketAddr) -> ConnId {
         self.begin_input(now);
         let id = self.new_route_conn(now, peer, local, None);
         if self.shutting_down || self.lame_duck_at.is_some() {
@@ -27,7 +27,13 @@ impl Server {
 
     /// Registers the connection a [`Output::Dial`] made; `None` if the core no longer wants it
     /// (the runtime then drops the socket).
-    pub fn route_dialed(&mut self, now: Instant, dial: DialId, peer: SocketAddr, local: SocketAddr) -> Option<ConnId> {
+    pub(crate) fn route_dialed(
+        &mut self,
+        now: Instant,
+        dial: DialId,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> Option<ConnId> {
         self.begin_input(now);
         let cluster = self.cluster.as_mut()?;
         let index = cluster
