@@ -438,7 +438,11 @@ fn run_tokio(started: Started, sink: LogSink, control: Control) -> std::io::Resu
         tls,
         ..
     } = started;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // One thread: the core is single-threaded anyway, and with every connection task on the
+    // core's thread a read, its handling and the writes it causes are wake-ups on one thread,
+    // never hand-offs between threads (request/reply latency and CPU per message in
+    // docs/benchmarks.md). bcrypt checks still run on tokio's blocking pool.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async move {
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;

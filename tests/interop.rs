@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::cluster::{wait_for_remote_subs, wait_for_routes, WAIT};
+use common::cluster::{wait_for_routes, WAIT};
 use common::{http_get, Natrix};
 use futures::StreamExt;
 
@@ -144,7 +144,7 @@ fn natrix_and_nats_server_form_one_cluster() {
         // natrix -> nats-server, with headers.
         let mut at_gnatsd = on_gnatsd.subscribe("to.gnatsd").await.unwrap();
         on_gnatsd.flush().await.unwrap();
-        wait_for_remote_subs(natrix_tokio.monitor_port(), 1);
+        wait_for_route_interest(natrix_tokio.monitor_port(), "to.gnatsd", 1);
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("X-Origin", "natrix");
         on_tokio
@@ -162,7 +162,7 @@ fn natrix_and_nats_server_form_one_cluster() {
         let mut at_mio = on_mio.subscribe("to.natrix").await.unwrap();
         on_tokio.flush().await.unwrap();
         on_mio.flush().await.unwrap();
-        wait_for_gnatsd_interest(gnatsd.monitor_port, "to.natrix", 2);
+        wait_for_route_interest(gnatsd.monitor_port, "to.natrix", 2);
         for i in 0..100 {
             on_gnatsd
                 .publish("to.natrix", Bytes::from(i.to_string()))
@@ -183,7 +183,7 @@ fn natrix_and_nats_server_form_one_cluster() {
         // A request from natrix answered on nats-server.
         let service = on_gnatsd.subscribe("svc").await.unwrap();
         on_gnatsd.flush().await.unwrap();
-        wait_for_remote_subs(natrix_mio.monitor_port(), 3);
+        wait_for_route_interest(natrix_mio.monitor_port(), "svc", 1);
         common::cluster::respond(on_gnatsd.clone(), service, "pong");
         let answer = tokio::time::timeout(WAIT, on_mio.request("svc", "ping".into()))
             .await
@@ -220,8 +220,9 @@ fn natrix_and_nats_server_form_one_cluster() {
     });
 }
 
-/// Waits until nats-server's routes carry `routes` interests in `subject`.
-fn wait_for_gnatsd_interest(monitor_port: u16, subject: &str, routes: usize) {
+/// Waits until the routes of a server (nats-server's or natrix's) carry `routes` interests in
+/// `subject`. Counting subscriptions is not enough: nats-server announces interest of its own.
+fn wait_for_route_interest(monitor_port: u16, subject: &str, routes: usize) {
     let deadline = Instant::now() + WAIT;
     loop {
         let routez = http_get(monitor_port, "/routez?subs=1").json();
@@ -242,7 +243,7 @@ fn wait_for_gnatsd_interest(monitor_port: u16, subject: &str, routes: usize) {
         }
         assert!(
             Instant::now() < deadline,
-            "nats-server did not learn {subject}: {routez}"
+            "the server did not learn {subject}: {routez}"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
