@@ -201,6 +201,11 @@ impl Parser {
                 return Ok(None);
             }
             match self.state.0.clone() {
+                // Most operations a client sends are PUB: recognise its name in one compare.
+                State::Start if !self.limits.route && is_pub(&data[*pos..]) => {
+                    *pos += 4;
+                    self.state.0 = State::Blanks(Verb::Pub);
+                }
                 State::Start | State::Name { .. } => self.read_name(data, pos)?,
                 State::NeedSpace(verb) => {
                     match data[*pos] {
@@ -434,24 +439,36 @@ fn check_crlf_prefix(end: &[u8]) -> Result<(), ParseError> {
     }
 }
 
+/// Whether `rest` starts with `PUB` (any case) and a blank.
+fn is_pub(rest: &[u8]) -> bool {
+    match rest {
+        [p, u, b, blank, ..] => {
+            // OR-ing 0x20 lower-cases a letter and maps no other byte onto one.
+            *p | 0x20 == b'p' && *u | 0x20 == b'u' && *b | 0x20 == b'b' && matches!(*blank, b' ' | b'\t')
+        }
+        _ => false,
+    }
+}
+
 /// Splits arguments on spaces and tabs (PUB and HPUB), or also on CR and LF (SUB, UNSUB), as
 /// nats-server's two splitters do.
-fn split_args<const N: usize>(line: &[u8], also_crlf: bool) -> smallvec::SmallVec<[Range<usize>; N]> {
+fn split_args<const N: usize, const ALSO_CRLF: bool>(line: &[u8]) -> smallvec::SmallVec<[Range<usize>; N]> {
+    let blank = |b: u8| b == b' ' || b == b'\t' || (ALSO_CRLF && (b == b'\r' || b == b'\n'));
     let mut args = smallvec::SmallVec::new();
-    let mut start = None;
-    for (i, &b) in line.iter().enumerate() {
-        let blank = b == b' ' || b == b'\t' || (also_crlf && (b == b'\r' || b == b'\n'));
-        match (blank, start) {
-            (true, Some(s)) => {
-                args.push(s..i);
-                start = None;
-            }
-            (false, None) => start = Some(i),
-            _ => {}
+    let mut i = 0;
+    // Two tight scans per argument (this runs for every PUB).
+    while i < line.len() {
+        while i < line.len() && blank(line[i]) {
+            i += 1;
         }
-    }
-    if let Some(s) = start {
-        args.push(s..line.len());
+        if i == line.len() {
+            break;
+        }
+        let start = i;
+        while i < line.len() && !blank(line[i]) {
+            i += 1;
+        }
+        args.push(start..i);
     }
     args
 }
@@ -484,7 +501,7 @@ fn arg_error(op: &'static str, detail: &'static str, line: &[u8]) -> ParseError 
 }
 
 fn parse_pub_args(verb: Verb, line: &[u8], limits: ParserLimits) -> Result<PubArgs, ParseError> {
-    let args = split_args::<5>(line, false);
+    let args = split_args::<5, false>(line);
     let args = if verb == Verb::HPub {
         if !limits.headers {
             return Err(ParseError::HeadersNotSupported);
@@ -541,7 +558,7 @@ fn parse_routed_args(verb: Verb, line: &[u8], limits: ParserLimits) -> Result<Pu
     } else {
         "processRoutedMsgArgs"
     };
-    let args = split_args::<8>(line, false);
+    let args = split_args::<8, false>(line);
     let sizes = if headers { 2 } else { 1 };
     if args.len() < 2 + sizes {
         return Err(arg_error(op, "Parse Error", line));
@@ -597,7 +614,7 @@ fn parse_routed_args(verb: Verb, line: &[u8], limits: ParserLimits) -> Result<Pu
 fn finish_line(verb: Verb, line: &[u8]) -> Result<ClientOp<'_>, ParseError> {
     match verb {
         Verb::Sub => {
-            let args = split_args::<4>(line, true);
+            let args = split_args::<4, true>(line);
             match args.as_slice() {
                 [subject, sid] => Ok(ClientOp::Sub {
                     subject: &line[subject.clone()],
@@ -613,7 +630,7 @@ fn finish_line(verb: Verb, line: &[u8]) -> Result<ClientOp<'_>, ParseError> {
             }
         }
         Verb::Unsub => {
-            let args = split_args::<3>(line, true);
+            let args = split_args::<3, true>(line);
             match args.as_slice() {
                 [sid] => Ok(ClientOp::Unsub {
                     sid: &line[sid.clone()],
@@ -628,7 +645,7 @@ fn finish_line(verb: Verb, line: &[u8]) -> Result<ClientOp<'_>, ParseError> {
             }
         }
         Verb::RouteSub => {
-            let args = split_args::<5>(line, true);
+            let args = split_args::<5, true>(line);
             match args.as_slice() {
                 [account, subject] => Ok(ClientOp::RouteSub {
                     account: &line[account.clone()],
@@ -648,7 +665,7 @@ fn finish_line(verb: Verb, line: &[u8]) -> Result<ClientOp<'_>, ParseError> {
             }
         }
         Verb::RouteUnsub => {
-            let args = split_args::<4>(line, true);
+            let args = split_args::<4, true>(line);
             match args.as_slice() {
                 [account, subject] => Ok(ClientOp::RouteUnsub {
                     account: &line[account.clone()],
