@@ -45,9 +45,14 @@ impl Outbound {
         self.queued += bytes.len();
     }
 
+    /// Whether bytes of this length are copied into the buffer (rather than shared).
+    pub fn copies(len: usize) -> bool {
+        len <= COPY_LIMIT
+    }
+
     /// Queues `bytes`, copying it if small and sharing it otherwise.
     pub fn push(&mut self, bytes: Bytes) {
-        if bytes.len() <= COPY_LIMIT {
+        if Self::copies(bytes.len()) {
             self.push_slice(&bytes);
         } else {
             self.seal();

@@ -54,7 +54,7 @@ pub(crate) struct Conn {
     tls: Option<Tls>,
     /// Reads are handed to the core whole and their payloads shared from it, so the buffer is
     /// used until its space runs out, then replaced.
-    read_buf: BytesMut,
+    read_buf: ReadBuffer,
     sizer: ReadSizer,
     out: VecDeque<Bytes>,
     /// Whether WRITABLE interest is registered.
@@ -81,7 +81,7 @@ impl Conn {
                     _ => None,
                 },
             }),
-            read_buf: BytesMut::new(),
+            read_buf: ReadBuffer::default(),
             sizer: ReadSizer::default(),
             out: VecDeque::new(),
             write_interest: false,
@@ -198,32 +198,16 @@ impl Conn {
     /// One read: `Some(bytes)`, `None` when the socket would block, or why the connection ended.
     fn read_plain(&mut self) -> Result<Option<Bytes>, CloseReason> {
         let want = self.sizer.size();
-        if self.read_buf.capacity() - self.read_buf.len() < want {
-            self.read_buf.reserve(want);
-        }
-        let start = self.read_buf.len();
-        // Safe Rust cannot read into uninitialised memory, so the space is zeroed first.
-        self.read_buf.resize(start + want, 0);
         loop {
-            match self.stream.read(&mut self.read_buf[start..]) {
-                Ok(0) => {
-                    self.read_buf.truncate(start);
-                    return Err(CloseReason::ClientClosed);
-                }
+            match self.stream.read(self.read_buf.space(want)) {
+                Ok(0) => return Err(CloseReason::ClientClosed),
                 Ok(n) => {
                     self.sizer.record(n);
-                    self.read_buf.truncate(start + n);
-                    return Ok(Some(self.read_buf.split().freeze()));
+                    return Ok(Some(self.read_buf.take(n)));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.read_buf.truncate(start);
-                    return Ok(None);
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    self.read_buf.truncate(start);
-                    return Err(CloseReason::ReadError);
-                }
+                Err(_) => return Err(CloseReason::ReadError),
             }
         }
     }
@@ -325,43 +309,62 @@ impl Conn {
 /// Moves the plaintext a TLS session has decrypted into a buffer the core can share.
 fn take_plaintext(
     session: &mut Connection,
-    buf: &mut BytesMut,
+    buf: &mut ReadBuffer,
     sizer: &mut ReadSizer,
 ) -> Result<Option<Bytes>, ReadEnd> {
     let want = sizer.size();
-    if buf.capacity() - buf.len() < want {
-        buf.reserve(want);
-    }
-    let start = buf.len();
-    buf.resize(start + want, 0);
-    let mut filled = start;
+    let space = buf.space(want);
+    let mut filled = 0;
     loop {
-        match session.reader().read(&mut buf[filled..]) {
-            Ok(0) if filled == start => {
-                buf.truncate(start);
+        match session.reader().read(&mut space[filled..]) {
+            Ok(0) if filled == 0 => {
                 // A clean close_notify from the peer.
                 return Err(ReadEnd::Closed(CloseReason::ClientClosed));
             }
             Ok(0) => break,
             Ok(n) => {
                 filled += n;
-                if filled == buf.len() {
+                if filled == space.len() {
                     break;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(_) => {
-                buf.truncate(start);
-                return Err(ReadEnd::Closed(CloseReason::ReadError));
-            }
+            Err(_) => return Err(ReadEnd::Closed(CloseReason::ReadError)),
         }
     }
-    buf.truncate(filled);
-    if filled == start {
+    if filled == 0 {
         return Ok(None);
     }
-    sizer.record(filled - start);
-    Ok(Some(buf.split().freeze()))
+    sizer.record(filled);
+    Ok(Some(buf.take(filled)))
+}
+
+/// A connection's read buffer. Safe Rust reads only into initialised memory, so space is zeroed
+/// before its first read; what a read did not fill stays initialised for the next one, so each
+/// byte is zeroed once rather than the whole read size on every read (and on every read that
+/// finds the socket empty).
+#[derive(Default)]
+pub(crate) struct ReadBuffer {
+    /// Initialised space: nothing in it belongs to anyone yet.
+    buf: BytesMut,
+}
+
+impl ReadBuffer {
+    /// Space for a read of up to `want` bytes.
+    fn space(&mut self, want: usize) -> &mut [u8] {
+        if self.buf.len() < want {
+            if self.buf.capacity() < want {
+                self.buf.reserve(want - self.buf.len());
+            }
+            self.buf.resize(want, 0);
+        }
+        &mut self.buf[..want]
+    }
+
+    /// The first `n` bytes of the space, filled by a read, as bytes the core may share.
+    fn take(&mut self, n: usize) -> Bytes {
+        self.buf.split_to(n).freeze()
+    }
 }
 
 /// Reads from the socket, keeping the first few bytes the peer sent.

@@ -500,14 +500,52 @@ fn arg_error(op: &'static str, detail: &'static str, line: &[u8]) -> ParseError 
     }
 }
 
+/// Splits PUB and HPUB arguments on spaces and tabs into a fixed array: the count, and the
+/// first four (a count above four is an error for both). No allocation and no spill checks:
+/// this runs for every message.
+fn split_pub_args(line: &[u8]) -> (usize, [Range<usize>; 4]) {
+    let blank = |b: u8| b == b' ' || b == b'\t';
+    let mut args: [Range<usize>; 4] = [0..0, 0..0, 0..0, 0..0];
+    let mut count = 0;
+    let mut i = 0;
+    while i < line.len() {
+        while i < line.len() && blank(line[i]) {
+            i += 1;
+        }
+        if i == line.len() {
+            break;
+        }
+        let start = i;
+        while i < line.len() && !blank(line[i]) {
+            i += 1;
+        }
+        if count < args.len() {
+            args[count] = start..i;
+        }
+        count += 1;
+    }
+    (count, args)
+}
+
 fn parse_pub_args(verb: Verb, line: &[u8], limits: ParserLimits) -> Result<PubArgs, ParseError> {
-    let args = split_args::<5, false>(line);
-    let args = if verb == Verb::HPub {
+    let (count, split) = split_pub_args(line);
+    let args = &split[..count.min(split.len())];
+    let args = if count > split.len() {
+        let op = if verb == Verb::HPub {
+            "processHeaderPub"
+        } else {
+            "processPub"
+        };
+        if verb == Verb::HPub && !limits.headers {
+            return Err(ParseError::HeadersNotSupported);
+        }
+        return Err(arg_error(op, "Parse Error", line));
+    } else if verb == Verb::HPub {
         if !limits.headers {
             return Err(ParseError::HeadersNotSupported);
         }
         const OP: &str = "processHeaderPub";
-        let (subject, reply, hdr, total) = match args.as_slice() {
+        let (subject, reply, hdr, total) = match args {
             [s, h, t] => (s.clone(), None, h.clone(), t.clone()),
             [s, r, h, t] => (s.clone(), Some(r.clone()), h.clone(), t.clone()),
             _ => return Err(arg_error(OP, "Parse Error", line)),
@@ -526,7 +564,7 @@ fn parse_pub_args(verb: Verb, line: &[u8], limits: ParserLimits) -> Result<PubAr
         }
     } else {
         const OP: &str = "processPub";
-        let (subject, reply, total) = match args.as_slice() {
+        let (subject, reply, total) = match args {
             [s, t] => (s.clone(), None, t.clone()),
             [s, r, t] => (s.clone(), Some(r.clone()), t.clone()),
             _ => return Err(arg_error(OP, "Parse Error", line)),

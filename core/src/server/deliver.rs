@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use crate::account::{AccountId, Internal, StreamForward, SubKey, Subscriber};
 use crate::conn::{CloseReason, ConnId};
+use crate::outbound::Outbound;
 use crate::proto::encode;
 use crate::proto::error::ERR_INVALID_PUBLISH_SUBJECT;
 use crate::proto::PubOp;
@@ -377,18 +378,28 @@ impl Server {
         }
         let sub = &acc.subs[key.0 as usize];
         // A subscriber that did not announce headers gets the payload alone.
-        let (header_len, body) = match message.header_len {
-            Some(h) if conn.opts.headers => (Some(h), message.framed.clone()),
-            Some(h) => (None, message.framed.slice(h..)),
-            None => (None, message.framed.clone()),
+        let header_len = message.header_len.filter(|_| conn.opts.headers);
+        let skip = match (message.header_len, header_len) {
+            (Some(h), None) => h,
+            _ => 0,
         };
-        let total = body.len() - 2;
-        let line = conn.out.buffer(message.subject.len() + sub.sid.len() + 48);
+        let body_len = message.framed.len() - skip;
+        let total = body_len - 2;
+        // The line and, when it is copied, the body go into the buffer with one reservation.
+        let line_max = message.subject.len() + sub.sid.len() + message.reply.map_or(0, <[u8]>::len) + 48;
+        let copied = Outbound::copies(body_len);
+        let line = conn.out.buffer(line_max + if copied { body_len } else { 0 });
         let before = line.len();
         encode::put_msg_line(line, message.subject, &sub.sid, message.reply, header_len, total);
-        let written = line.len() - before;
-        conn.out.commit(written);
-        conn.out.push(body);
+        if copied {
+            line.extend_from_slice(&message.framed[skip..]);
+            let written = line.len() - before;
+            conn.out.commit(written);
+        } else {
+            let written = line.len() - before;
+            conn.out.commit(written);
+            conn.out.push(message.framed.slice(skip..));
+        }
         conn.outbound.msgs += 1;
         conn.outbound.bytes += total as u64;
         conn.last_activity = self.now;
