@@ -65,7 +65,7 @@ run_one() { # name command...
   kill "$pid"; wait "$pid" 2>/dev/null || true
   local figure
   case "$mode" in
-    reqrep) figure=$(sed -E 's/.*: ([0-9]+) req\/s.*p99 ([0-9.]+) us.*/\1 req\/s p99=\2us/' <<<"$out") ;;
+    reqrep) figure=$(sed -E 's/.*: ([0-9]+) req\/s, p50 ([0-9.]+) us.*p99 ([0-9.]+) us.*/\1 req\/s p99=\3us p50=\2us/' <<<"$out") ;;
     idle) figure="$(sed -E 's/idle: ([0-9]+) connections.*/\1 conns/' <<<"$out")" ;;
     *) figure="$(sed -E 's/.*: ([0-9]+) msgs\/s,.*/\1/' <<<"$out") msgs/s" ;;
   esac
@@ -83,18 +83,23 @@ done
 echo "--- medians: ${args[*]}"
 for name in natrix-tokio natrix-mio nats-server; do
   grep "^$name " "$results" | awk -F' [|] ' -v n="$name" '
-    { split($2, f, " "); rate[NR] = f[1]; extra[NR] = f[3];
+    { split($2, f, " "); rate[NR] = f[1]; p99[NR] = f[3]; p50[NR] = f[4]
+      gsub(/p99=|us/, "", p99[NR]); gsub(/p50=|us/, "", p50[NR])
       sub("cpu_ms_per_million=", "", $3); cpu[NR] = $3; sub("rss_kib=", "", $4); rss[NR] = $4 }
     function median(a, k,   i, j, t) { for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t } return a[int((k + 1) / 2)] }
-    END { printf "%s rate %s %s cpu_ms_per_million %s rss_kib %s\n", n, median(rate, NR), (extra[1] != "" ? "p99us " median(extra, NR) : ""), median(cpu, NR), median(rss, NR) }'
+    END { printf "%s rate %s %s cpu_ms_per_million %s rss_kib %s\n", n, median(rate, NR), (p99[1] != "" ? "p99us " median(p99, NR) " p50us " median(p50, NR) : ""), median(cpu, NR), median(rss, NR) }'
 done
 # Ratios against nats-server (rate: higher is better; CPU and memory: lower is better).
 awk -F' [|] ' '
   { split($2, f, " "); name = $1; n[name]++; r[name, n[name]] = f[1];
+    q99 = f[3]; gsub(/p99=|us/, "", q99); l99[name, n[name]] = q99; q50 = f[4]; gsub(/p50=|us/, "", q50); l50[name, n[name]] = q50;
     c = $3; sub("cpu_ms_per_million=", "", c); cp[name, n[name]] = c; m = $4; sub("rss_kib=", "", m); mem[name, n[name]] = m }
   function median(name, arr,   k, i, j, t, a) { k = n[name]; for (i = 1; i <= k; i++) a[i] = arr[name, i];
     for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t } return a[int((k + 1) / 2)] }
   END { for (s in n) if (s != "nats-server")
     printf "%s / nats-server: rate %.2fx, cpu %.2fx, rss %.2fx\n", s, median(s, r) / median("nats-server", r),
-      median(s, cp) / median("nats-server", cp), median(s, mem) / median("nats-server", mem) }' "$results"
+      median(s, cp) / median("nats-server", cp), median(s, mem) / median("nats-server", mem)
+    for (s in n) if (s != "nats-server" && median("nats-server", l99) + 0 > 0)
+      printf "%s / nats-server: p99 latency %.2fx, p50 latency %.2fx\n", s, median(s, l99) / median("nats-server", l99),
+        median(s, l50) / median("nats-server", l50) }' "$results"
 rm -f "$results"
