@@ -11,6 +11,12 @@ use bytes::{Bytes, BytesMut};
 
 /// Payloads up to this size are copied; larger ones are shared.
 const COPY_LIMIT: usize = 1024;
+/// A message with a single recipient is copied up to this size. Sharing keeps the publisher's
+/// read buffer (up to 256 KiB) alive until the subscriber's write completes; when reads outpace
+/// that, every read needs fresh memory, which costs the kernel a page fault per 4 KiB of its
+/// copy. Copying a few KiB costs less; with several recipients one shared slice is cheaper
+/// than a copy each.
+const SINGLE_RECIPIENT_COPY_LIMIT: usize = 4096;
 /// The least the copy buffer grows by, so small writes do not reallocate every time.
 const MIN_GROWTH: usize = 4096;
 
@@ -45,14 +51,15 @@ impl Outbound {
         self.queued += bytes.len();
     }
 
-    /// Whether bytes of this length are copied into the buffer (rather than shared).
-    pub fn copies(len: usize) -> bool {
-        len <= COPY_LIMIT
+    /// Whether a message body of `len` bytes going to `recipients` subscribers is copied into
+    /// the buffer (rather than shared).
+    pub fn copies(len: usize, recipients: usize) -> bool {
+        len <= COPY_LIMIT || (recipients == 1 && len <= SINGLE_RECIPIENT_COPY_LIMIT)
     }
 
     /// Queues `bytes`, copying it if small and sharing it otherwise.
     pub fn push(&mut self, bytes: Bytes) {
-        if Self::copies(bytes.len()) {
+        if bytes.len() <= COPY_LIMIT {
             self.push_slice(&bytes);
         } else {
             self.seal();

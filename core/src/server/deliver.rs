@@ -176,10 +176,11 @@ impl Server {
     /// one copy each. True if anyone took it.
     pub(crate) fn route(&mut self, account: AccountId, message: &Message<'_>) -> bool {
         let result = self.accounts[account.0 as usize].sublist.matches(message.subject);
+        let recipients = result.plain.len() + result.queues.len();
         let mut delivered = false;
         let mut remotes = RemoteTargets::new();
         for &key in &result.plain {
-            match self.deliver(account.0 as usize, key, message) {
+            match self.deliver(account.0 as usize, key, message, recipients) {
                 Delivery::Taken => delivered = true,
                 Delivery::Remote(route) if message.to_routes => remotes.add(route, None),
                 Delivery::Remote(_) | Delivery::Refused => {}
@@ -199,7 +200,7 @@ impl Server {
             let mut taken = false;
             for i in 0..members.len() {
                 let key = members[(start + i) % members.len()];
-                match self.deliver(account.0 as usize, key, message) {
+                match self.deliver(account.0 as usize, key, message, recipients) {
                     Delivery::Taken => {
                         taken = true;
                         break;
@@ -332,9 +333,9 @@ impl Server {
         self.route(forward.to, &forwarded)
     }
 
-    /// Delivers to one subscription, or says it stands for a route's interest (the caller
-    /// forwards once per route).
-    fn deliver(&mut self, account: usize, key: SubKey, message: &Message<'_>) -> Delivery {
+    /// Delivers `message` to subscription `key`; `recipients` is how many subscriptions and
+    /// queue groups the message matched (a single recipient gets larger bodies copied).
+    fn deliver(&mut self, account: usize, key: SubKey, message: &Message<'_>, recipients: usize) -> Delivery {
         let acc = &mut self.accounts[account];
         let Some(sub) = acc.subs.get_mut(key.0 as usize) else {
             return Delivery::Refused;
@@ -387,7 +388,7 @@ impl Server {
         let total = body_len - 2;
         // The line and, when it is copied, the body go into the buffer with one reservation.
         let line_max = message.subject.len() + sub.sid.len() + message.reply.map_or(0, <[u8]>::len) + 48;
-        let copied = Outbound::copies(body_len);
+        let copied = Outbound::copies(body_len, recipients);
         let line = conn.out.buffer(line_max + if copied { body_len } else { 0 });
         let before = line.len();
         encode::put_msg_line(line, message.subject, &sub.sid, message.reply, header_len, total);
