@@ -333,8 +333,9 @@ impl Server {
         self.route(forward.to, &forwarded)
     }
 
-    /// Delivers `message` to subscription `key`; `recipients` is how many subscriptions and
-    /// queue groups the message matched (a single recipient gets larger bodies copied).
+    /// Delivers `message` to subscription `key`, or says it stands for a route's interest (the
+    /// caller forwards once per route); `recipients` is how many subscriptions and queue groups
+    /// the message matched (a single recipient gets larger bodies copied).
     fn deliver(&mut self, account: usize, key: SubKey, message: &Message<'_>, recipients: usize) -> Delivery {
         let acc = &mut self.accounts[account];
         let Some(sub) = acc.subs.get_mut(key.0 as usize) else {
