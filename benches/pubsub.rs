@@ -224,7 +224,10 @@ fn pubsub(args: &Args) -> std::io::Result<()> {
         .into_iter()
         .map(|mut publisher| {
             let (batch, one_len, msgs, wait) = (Arc::clone(&batch), one.len(), args.msgs, args.subs == 0);
-            std::thread::spawn(move || -> std::io::Result<Instant> {
+            // The connection is returned, not dropped: closing it while the server still has
+            // unread messages from it (or it has unread bytes from the server, which makes the
+            // close a reset) may lose them.
+            std::thread::spawn(move || -> std::io::Result<(Instant, TcpStream)> {
                 let mut sent = 0u64;
                 while sent < msgs {
                     let n = batch_msgs.min(msgs - sent);
@@ -233,20 +236,23 @@ fn pubsub(args: &Args) -> std::io::Result<()> {
                 }
                 if wait {
                     publisher.write_all(b"PING\r\n")?;
-                    return wait_for_pong(publisher);
+                    let done = wait_for_pong(publisher.try_clone()?)?;
+                    return Ok((done, publisher));
                 }
-                Ok(Instant::now())
+                Ok((Instant::now(), publisher))
             })
         })
         .collect();
     let mut last = start;
     let mut published = start;
+    let mut open = Vec::new();
     for sender in senders {
-        let done = sender
+        let (done, publisher) = sender
             .join()
             .map_err(|_| std::io::Error::other("publisher panicked"))??;
         published = published.max(done);
         last = last.max(done);
+        open.push(publisher);
     }
     for receiver in receivers {
         let done = receiver
