@@ -453,24 +453,27 @@ fn is_pub(rest: &[u8]) -> bool {
 /// Splits arguments on spaces and tabs (PUB and HPUB), or also on CR and LF (SUB, UNSUB), as
 /// nats-server's two splitters do.
 fn split_args<const N: usize, const ALSO_CRLF: bool>(line: &[u8]) -> smallvec::SmallVec<[Range<usize>; N]> {
+    tokens::<ALSO_CRLF>(line).collect()
+}
+
+/// The blank-separated tokens of `line` (blanks: space and tab, and with `ALSO_CRLF` also CR and
+/// LF), as ranges; two tight scans per token, since this runs for every PUB.
+fn tokens<const ALSO_CRLF: bool>(line: &[u8]) -> impl Iterator<Item = Range<usize>> + '_ {
     let blank = |b: u8| b == b' ' || b == b'\t' || (ALSO_CRLF && (b == b'\r' || b == b'\n'));
-    let mut args = smallvec::SmallVec::new();
     let mut i = 0;
-    // Two tight scans per argument (this runs for every PUB).
-    while i < line.len() {
+    std::iter::from_fn(move || {
         while i < line.len() && blank(line[i]) {
             i += 1;
         }
         if i == line.len() {
-            break;
+            return None;
         }
         let start = i;
         while i < line.len() && !blank(line[i]) {
             i += 1;
         }
-        args.push(start..i);
-    }
-    args
+        Some(start..i)
+    })
 }
 
 /// A size argument as nats-server reads it: 1 to 9 ASCII digits, else invalid.
@@ -504,23 +507,11 @@ fn arg_error(op: &'static str, detail: &'static str, line: &[u8]) -> ParseError 
 /// first four (a count above four is an error for both). No allocation and no spill checks:
 /// this runs for every message.
 fn split_pub_args(line: &[u8]) -> (usize, [Range<usize>; 4]) {
-    let blank = |b: u8| b == b' ' || b == b'\t';
     let mut args: [Range<usize>; 4] = [0..0, 0..0, 0..0, 0..0];
     let mut count = 0;
-    let mut i = 0;
-    while i < line.len() {
-        while i < line.len() && blank(line[i]) {
-            i += 1;
-        }
-        if i == line.len() {
-            break;
-        }
-        let start = i;
-        while i < line.len() && !blank(line[i]) {
-            i += 1;
-        }
-        if count < args.len() {
-            args[count] = start..i;
+    for token in tokens::<false>(line) {
+        if let Some(slot) = args.get_mut(count) {
+            *slot = token;
         }
         count += 1;
     }
