@@ -6,16 +6,20 @@
 //! client certificate identities, nats-server's texts for failed handshakes), the output
 //! dispatch with the driver contract's drain rule ([`drain`] over a [`Runtime`]), the rule for
 //! which closes abandon a connection ([`abandons`]), the generation-checked connection table
-//! ([`ConnTable`]), and the constants both loops share. The core never sees ciphertext and does not depend on rustls.
+//! ([`ConnTable`]), the monitoring HTTP session, the [`FileExecutor`] that runs the storage
+//! engine's IO requests on a thread of its own, and the constants both loops share. The core
+//! never sees ciphertext and does not depend on rustls.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod conn_table;
 pub mod dispatch;
+pub mod files;
 pub mod http;
 pub mod io;
 pub mod tls;
 
 pub use conn_table::ConnTable;
 pub use dispatch::{abandons, drain, Runtime};
+pub use files::FileExecutor;
