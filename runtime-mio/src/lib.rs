@@ -433,26 +433,12 @@ impl EventLoop {
             monitor.expire(self.poll.registry());
         }
         let wall = std::time::Instant::now();
-        let expired: Vec<(usize, ConnId)> = self
-            .closing
-            .iter()
-            .filter(|(_, _, at)| *at <= wall)
-            .map(|(key, id, _)| (*key, *id))
-            .collect();
-        self.closing.retain(|(_, _, at)| *at > wall);
-        for (key, id) in expired {
+        for (key, id) in take_due(&mut self.closing, wall) {
             if self.conns.get(key).is_some_and(|c| c.id == id) {
                 self.remove(key);
             }
         }
-        let fallen_back: Vec<(usize, ConnId)> = self
-            .deciding
-            .iter()
-            .filter(|(_, _, at)| *at <= wall)
-            .map(|(key, id, _)| (*key, *id))
-            .collect();
-        self.deciding.retain(|(_, _, at)| *at > wall);
-        for (key, id) in fallen_back {
+        for (key, id) in take_due(&mut self.deciding, wall) {
             if let Some(conn) = self.conns.get_mut(key).filter(|c| c.id == id) {
                 conn.fall_back();
                 self.write_key(key);
@@ -803,4 +789,15 @@ fn dial_route(address: &str) -> io::Result<(std::net::TcpStream, SocketAddr, Soc
         }
     }
     Err(last)
+}
+
+/// Removes the entries of a deadline list that are due at `wall` and returns their connections.
+fn take_due(list: &mut Vec<(usize, ConnId, std::time::Instant)>, wall: std::time::Instant) -> Vec<(usize, ConnId)> {
+    let due = list
+        .iter()
+        .filter(|(_, _, at)| *at <= wall)
+        .map(|(key, id, _)| (*key, *id))
+        .collect();
+    list.retain(|(_, _, at)| *at > wall);
+    due
 }
