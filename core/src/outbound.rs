@@ -17,8 +17,10 @@ const COPY_LIMIT: usize = 1024;
 /// copy. Copying a few KiB costs less; with several recipients one shared slice is cheaper
 /// than a copy each.
 const SINGLE_RECIPIENT_COPY_LIMIT: usize = 4096;
-/// The least the copy buffer grows by, so small writes do not reallocate every time.
+/// The smallest new copy buffer, so small writes do not allocate every time.
 const MIN_GROWTH: usize = 4096;
+/// The largest new copy buffer (a write of many chunks is one vectored write).
+const MAX_GROWTH: usize = 64 * 1024;
 
 /// See the module docs.
 #[derive(Debug, Default)]
@@ -35,7 +37,12 @@ impl Outbound {
     /// The copy buffer, to encode into directly; call [`Outbound::commit`] afterwards.
     pub fn buffer(&mut self, additional: usize) -> &mut BytesMut {
         if self.tail.capacity() - self.tail.len() < additional {
-            self.tail.reserve(additional.max(MIN_GROWTH));
+            // Full: what it holds becomes a chunk of its own, never copied again (growing it in
+            // place would copy everything queued on every growth), and a new buffer is sized
+            // by how much is queued: small for a quiet connection, larger for a busy one.
+            self.seal();
+            let size = self.queued.clamp(MIN_GROWTH, MAX_GROWTH).max(additional);
+            self.tail.reserve(size);
         }
         &mut self.tail
     }

@@ -354,7 +354,9 @@ impl ReadBuffer {
     fn space(&mut self, want: usize) -> &mut [u8] {
         if self.buf.len() < want {
             if self.buf.capacity() < want {
-                self.buf.reserve(want - self.buf.len());
+                // A new buffer: what is left of this one is not worth copying over.
+                self.buf.clear();
+                self.buf.reserve(want);
             }
             self.buf.resize(want, 0);
         }
