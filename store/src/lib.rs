@@ -7,8 +7,10 @@
 //! the runtimes run them on the file executor of `natrix-driver` against the real file system;
 //! the simulator runs them against a simulated disk that loses unsynced writes and damages
 //! data; tests run them against [`memory::MemFs`], an in-memory file system with the same
-//! meaning. The engine's records, segments, indexes, group commit and recovery are built on this
-//! contract (docs/architecture.md); this crate depends on nothing of the core's.
+//! meaning. [`record`] is how one message is laid out and checked; [`commit`] is group commit
+//! for an append-only file (nothing acknowledged before the sync that covers it); the segments, indexes, group
+//! commit and recovery of the engine are built on these (docs/architecture.md). This crate
+//! depends on nothing of the core's.
 //!
 //! ## What the requests mean
 //!
@@ -22,5 +24,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod commit;
 pub mod io;
 pub mod memory;
+pub mod record;

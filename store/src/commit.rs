@@ -1,0 +1,222 @@
+//! Group commit for one append-only file: nothing is acknowledged before the sync that covers
+//! it completes, and appends that arrive while a sync is in flight share the next one.
+//!
+//! The caller appends bytes with a token each (what to acknowledge: a publish, say), asks for
+//! the IO to run with [`GroupCommit::poll_request`], and reports completions with
+//! [`GroupCommit::complete`], which hands back the tokens a completed sync made durable, in
+//! append order. At most one batch is in flight: a write of everything appended since the last
+//! batch, then a sync of the file; the executor runs requests in order, so the sync covers the
+//! write. With [`Durability::Interval`] (nats-server's `sync_interval`, the operator's explicit
+//! opt-out) tokens are released when their write completes and syncs are left to a timer.
+//!
+//! A failed write or sync acknowledges nothing: every token not yet released comes back as
+//! failed, and the file refuses appends until the engine recovers it (its tail may hold part
+//! of the failed batch).
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use crate::io::{IoCompletion, IoError, IoId, IoOutcome, IoRequest, StorePath};
+
+/// When appends are acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// After the sync that covers them (the default).
+    Sync,
+    /// After their write; syncs come from a timer ([`GroupCommit::sync_now`]).
+    Interval,
+}
+
+/// What a completion meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committed<T> {
+    /// These tokens are now acknowledged (durable, under [`Durability::Sync`]), in append order.
+    Durable(Vec<T>),
+    /// The write or sync failed: these tokens are not acknowledged, and the file takes no more
+    /// appends.
+    Failed(Vec<T>, IoError),
+}
+
+/// Why an append was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the file failed earlier: {0}")]
+pub struct Refused(pub IoError);
+
+#[derive(Debug)]
+struct Batch<T> {
+    write: IoId,
+    sync: Option<IoId>,
+    tokens: Vec<T>,
+    written: bool,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct GroupCommit<T> {
+    path: StorePath,
+    durability: Durability,
+    /// Where the next batch starts in the file.
+    end: u64,
+    /// Bytes appended since the last batch, and their tokens.
+    pending: Vec<u8>,
+    pending_tokens: Vec<T>,
+    in_flight: Option<Batch<T>>,
+    /// Requests made, waiting to be taken by [`GroupCommit::poll_request`].
+    requests: VecDeque<(IoId, IoRequest)>,
+    /// An extra sync asked for by [`GroupCommit::sync_now`], and its id once made.
+    timer_sync: Option<Option<IoId>>,
+    failed: Option<IoError>,
+}
+
+impl<T> GroupCommit<T> {
+    /// A file at `path` whose first `len` bytes are already durable.
+    pub fn new(path: StorePath, len: u64, durability: Durability) -> Self {
+        GroupCommit {
+            path,
+            durability,
+            end: len,
+            pending: Vec::new(),
+            pending_tokens: Vec::new(),
+            in_flight: None,
+            requests: VecDeque::new(),
+            timer_sync: None,
+            failed: None,
+        }
+    }
+
+    /// The file's length once everything appended is written.
+    pub fn len(&self) -> u64 {
+        self.end + self.pending.len() as u64
+    }
+
+    /// Whether nothing was ever written to it.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether anything appended is not yet acknowledged.
+    pub fn busy(&self) -> bool {
+        self.in_flight.is_some() || !self.pending_tokens.is_empty()
+    }
+
+    /// Appends `bytes`, acknowledged as `token` once durable. Returns the offset they start at.
+    pub fn append(&mut self, bytes: &[u8], token: T) -> Result<u64, Refused> {
+        if let Some(error) = &self.failed {
+            return Err(Refused(error.clone()));
+        }
+        let offset = self.len();
+        self.pending.extend_from_slice(bytes);
+        self.pending_tokens.push(token);
+        Ok(offset)
+    }
+
+    /// Under [`Durability::Interval`], asks for a sync of what is written so far.
+    pub fn sync_now(&mut self) {
+        if self.timer_sync.is_none() && self.failed.is_none() {
+            self.timer_sync = Some(None);
+        }
+    }
+
+    /// The next IO request to run, if any; `next_id` names each new one.
+    pub fn poll_request(&mut self, next_id: &mut impl FnMut() -> IoId) -> Option<(IoId, IoRequest)> {
+        if self.requests.is_empty() && self.failed.is_none() {
+            self.start_batch(next_id);
+        }
+        self.requests.pop_front()
+    }
+
+    fn start_batch(&mut self, next_id: &mut impl FnMut() -> IoId) {
+        if self.timer_sync == Some(None) && self.in_flight.is_none() {
+            let id = next_id();
+            self.timer_sync = Some(Some(id));
+            self.requests.push_back((
+                id,
+                IoRequest::Sync {
+                    path: self.path.clone(),
+                },
+            ));
+        }
+        if self.in_flight.is_some() || self.pending_tokens.is_empty() {
+            return;
+        }
+        let data = Bytes::from(std::mem::take(&mut self.pending));
+        let write = next_id();
+        self.requests.push_back((
+            write,
+            IoRequest::Write {
+                path: self.path.clone(),
+                offset: self.end,
+                data: data.clone(),
+            },
+        ));
+        self.end += data.len() as u64;
+        let sync = (self.durability == Durability::Sync).then(|| {
+            let id = next_id();
+            self.requests.push_back((
+                id,
+                IoRequest::Sync {
+                    path: self.path.clone(),
+                },
+            ));
+            id
+        });
+        self.in_flight = Some(Batch {
+            write,
+            sync,
+            tokens: std::mem::take(&mut self.pending_tokens),
+            written: false,
+        });
+    }
+
+    /// Acts on a completion; `None` if it was not one of this file's requests or releases
+    /// nothing yet.
+    pub fn complete(&mut self, completion: &IoCompletion) -> Option<Committed<T>> {
+        if let Some(Some(id)) = self.timer_sync {
+            if id == completion.id {
+                self.timer_sync = None;
+                return match &completion.result {
+                    Ok(_) => None,
+                    Err(error) => Some(self.fail(error.clone())),
+                };
+            }
+        }
+        let batch = self.in_flight.as_mut()?;
+        if completion.id != batch.write && Some(completion.id) != batch.sync {
+            return None;
+        }
+        if let Err(error) = &completion.result {
+            return Some(self.fail(error.clone()));
+        }
+        if completion.id == batch.write {
+            batch.written = true;
+            if batch.sync.is_some() {
+                return None;
+            }
+        } else if !batch.written || completion.result != Ok(IoOutcome::Done) {
+            // A sync that completes before its write would be an executor out of order.
+            return Some(self.fail(IoError::new(
+                crate::io::IoErrorKind::Other,
+                "sync completed before the write it covers",
+            )));
+        }
+        let batch = self.in_flight.take()?;
+        Some(Committed::Durable(batch.tokens))
+    }
+
+    /// Fails the file: every token not yet released comes back.
+    fn fail(&mut self, error: IoError) -> Committed<T> {
+        self.failed = Some(error.clone());
+        self.requests.clear();
+        self.timer_sync = None;
+        let mut tokens: Vec<T> = self.in_flight.take().map(|b| b.tokens).unwrap_or_default();
+        tokens.append(&mut self.pending_tokens);
+        self.pending.clear();
+        Committed::Failed(tokens, error)
+    }
+
+    /// Why the file refuses appends, if it does.
+    pub fn failure(&self) -> Option<&IoError> {
+        self.failed.as_ref()
+    }
+}
