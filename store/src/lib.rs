@@ -26,5 +26,6 @@
 
 pub mod commit;
 pub mod io;
+pub mod log;
 pub mod memory;
 pub mod record;

@@ -1,0 +1,250 @@
+//! A stream's message log: records appended in sequence order to segment files, each file
+//! group-committed, with an index from sequence to place; and recovery, which rebuilds the
+//! index from the segments' bytes and reports what it could not read.
+//!
+//! Segments are named `<n>.seg` (n from 1) in the log's directory. Appending rolls to a new
+//! segment once the tail holds `max_segment` bytes; a sealed segment keeps its group commit
+//! until everything in it is acknowledged. Sequences start at 1 and only grow; a record whose
+//! sequence does not follow the one before it (damage that happens to check out, or a record
+//! found inside a damaged one's payload) is reported, not trusted.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use crate::commit::{Committed, Durability, GroupCommit, Refused};
+use crate::io::{InvalidPath, IoCompletion, IoId, IoRequest, StorePath};
+use crate::record::{scan, Record};
+
+/// Where a record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    /// The segment's number.
+    pub segment: u32,
+    /// Its offset in the segment.
+    pub offset: u64,
+    /// Its encoded length.
+    pub len: u32,
+}
+
+/// What recovery found wrong in one segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// Bytes that hold no readable record, with readable records after them: never served,
+    /// never deleted.
+    Damaged {
+        /// The segment.
+        segment: u32,
+        /// Where the damage starts.
+        offset: u64,
+        /// How many bytes.
+        len: u64,
+    },
+    /// The segment ends in bytes that hold no whole record (a write cut short): the log
+    /// continues from `offset`, and the engine may truncate there.
+    TornTail {
+        /// The segment.
+        segment: u32,
+        /// Where the torn bytes start.
+        offset: u64,
+    },
+    /// A record that checks out but whose sequence does not follow the one before it.
+    OutOfOrder {
+        /// The segment.
+        segment: u32,
+        /// Its offset.
+        offset: u64,
+        /// Its sequence.
+        seq: u64,
+    },
+}
+
+/// Why an append was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    /// The tail segment failed earlier.
+    #[error(transparent)]
+    Failed(#[from] Refused),
+    /// The record cannot be encoded.
+    #[error(transparent)]
+    Encode(#[from] crate::record::EncodeError),
+    /// The segment's path is invalid (a bad directory).
+    #[error(transparent)]
+    Path(#[from] InvalidPath),
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct Log<T> {
+    dir: StorePath,
+    max_segment: u64,
+    durability: Durability,
+    /// The sequence the next append gets.
+    next_seq: u64,
+    index: BTreeMap<u64, Location>,
+    /// Segment number → its group commit, while it has one (the tail, and sealed segments
+    /// with appends not yet acknowledged).
+    commits: BTreeMap<u32, GroupCommit<T>>,
+    tail: u32,
+}
+
+impl<T> Log<T> {
+    /// An empty log in `dir`, whose first record gets sequence `first_seq`.
+    pub fn new(dir: StorePath, max_segment: u64, durability: Durability, first_seq: u64) -> Result<Self, InvalidPath> {
+        let mut log = Log {
+            dir,
+            max_segment,
+            durability,
+            next_seq: first_seq.max(1),
+            index: BTreeMap::new(),
+            commits: BTreeMap::new(),
+            tail: 0,
+        };
+        log.roll(0)?;
+        Ok(log)
+    }
+
+    /// The path of segment `n`.
+    pub fn segment_path(&self, n: u32) -> Result<StorePath, InvalidPath> {
+        self.dir.join(&format!("{n}.seg"))
+    }
+
+    fn roll(&mut self, len: u64) -> Result<(), InvalidPath> {
+        let next = self.tail + 1;
+        let path = self.segment_path(next)?;
+        self.commits.insert(next, GroupCommit::new(path, len, self.durability));
+        self.tail = next;
+        Ok(())
+    }
+
+    /// Appends a message, acknowledged as `token` once durable. Returns its sequence.
+    pub fn append(
+        &mut self,
+        time: i64,
+        subject: Bytes,
+        headers: Bytes,
+        payload: Bytes,
+        token: T,
+    ) -> Result<u64, AppendError> {
+        let tail_len = self.commits.get(&self.tail).map(GroupCommit::len);
+        if tail_len.is_none_or(|len| len >= self.max_segment) {
+            self.roll(0)?;
+        }
+        let seq = self.next_seq;
+        let record = Record {
+            seq,
+            time,
+            subject,
+            headers,
+            payload,
+            tombstone: false,
+        };
+        let mut bytes = Vec::with_capacity(record.encoded_len());
+        record.encode(&mut bytes)?;
+        let path = self.segment_path(self.tail)?;
+        let commit = self
+            .commits
+            .entry(self.tail)
+            .or_insert_with(|| GroupCommit::new(path, 0, self.durability));
+        let offset = commit.append(&bytes, token)?;
+        self.index.insert(
+            seq,
+            Location {
+                segment: self.tail,
+                offset,
+                len: bytes.len() as u32,
+            },
+        );
+        self.next_seq += 1;
+        Ok(seq)
+    }
+
+    /// The next IO request to run, from any segment.
+    pub fn poll_request(&mut self, next_id: &mut impl FnMut() -> IoId) -> Option<(IoId, IoRequest)> {
+        self.commits.values_mut().find_map(|c| c.poll_request(next_id))
+    }
+
+    /// Acts on a completion; returns what it acknowledged or failed.
+    pub fn complete(&mut self, completion: &IoCompletion) -> Option<Committed<T>> {
+        let (&n, committed) = self
+            .commits
+            .iter_mut()
+            .find_map(|(n, c)| c.complete(completion).map(|done| (n, done)))?;
+        // A sealed segment with nothing left in flight needs its commit no more.
+        if n != self.tail && self.commits.get(&n).is_some_and(|c| !c.busy() && c.failure().is_none()) {
+            self.commits.remove(&n);
+        }
+        Some(committed)
+    }
+
+    /// Where record `seq` is, if the log has it.
+    pub fn locate(&self, seq: u64) -> Option<Location> {
+        self.index.get(&seq).copied()
+    }
+
+    /// The first and last sequences stored, if any.
+    pub fn bounds(&self) -> Option<(u64, u64)> {
+        Some((*self.index.keys().next()?, *self.index.keys().next_back()?))
+    }
+
+    /// Rebuilds a log in `dir` from its segments' contents (`(number, bytes)`, any order):
+    /// every record that checks out and follows the one before it is indexed; the rest is
+    /// reported. Appends continue in a new segment after the last one.
+    pub fn recover(
+        dir: StorePath,
+        max_segment: u64,
+        durability: Durability,
+        mut segments: Vec<(u32, Bytes)>,
+    ) -> Result<(Self, Vec<Finding>), InvalidPath> {
+        segments.sort_by_key(|(n, _)| *n);
+        let mut findings = Vec::new();
+        let mut index = BTreeMap::new();
+        let mut last_seq = 0u64;
+        for (n, bytes) in &segments {
+            let found = scan(bytes);
+            for range in found.damaged {
+                findings.push(Finding::Damaged {
+                    segment: *n,
+                    offset: range.start as u64,
+                    len: (range.end - range.start) as u64,
+                });
+            }
+            if let Some(offset) = found.torn_tail {
+                findings.push(Finding::TornTail {
+                    segment: *n,
+                    offset: offset as u64,
+                });
+            }
+            for (offset, record) in found.records {
+                if record.seq <= last_seq {
+                    findings.push(Finding::OutOfOrder {
+                        segment: *n,
+                        offset: offset as u64,
+                        seq: record.seq,
+                    });
+                    continue;
+                }
+                last_seq = record.seq;
+                index.insert(
+                    record.seq,
+                    Location {
+                        segment: *n,
+                        offset: offset as u64,
+                        len: record.encoded_len() as u32,
+                    },
+                );
+            }
+        }
+        let mut log = Log {
+            dir,
+            max_segment,
+            durability,
+            next_seq: last_seq + 1,
+            index,
+            commits: BTreeMap::new(),
+            tail: segments.last().map_or(0, |(n, _)| *n),
+        };
+        log.roll(0)?;
+        Ok((log, findings))
+    }
+}
