@@ -9,6 +9,9 @@
 //! write. With [`Durability::Interval`] (nats-server's `sync_interval`, the operator's explicit
 //! opt-out) tokens are released when their write completes and syncs are left to a timer.
 //!
+//! A new file's first batch also syncs its directory: a file whose data is synced but whose
+//! directory entry is not can vanish at a crash, with everything acknowledged in it.
+//!
 //! A failed write or sync acknowledges nothing: every token not yet released comes back as
 //! failed, and the file refuses appends until the engine recovers it (its tail may hold part
 //! of the failed batch).
@@ -17,7 +20,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use crate::io::{IoCompletion, IoError, IoId, IoOutcome, IoRequest, StorePath};
+use crate::io::{IoCompletion, IoError, IoId, IoRequest, StorePath};
 
 /// When appends are acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,10 +48,10 @@ pub struct Refused(pub IoError);
 
 #[derive(Debug)]
 struct Batch<T> {
-    write: IoId,
-    sync: Option<IoId>,
+    /// The batch's requests not yet completed, in the order they run (write, sync, and for a
+    /// new file the sync of its directory); the last one releases the tokens.
+    waiting: VecDeque<IoId>,
     tokens: Vec<T>,
-    written: bool,
 }
 
 /// See the module docs.
@@ -66,13 +69,26 @@ pub struct GroupCommit<T> {
     requests: VecDeque<(IoId, IoRequest)>,
     /// An extra sync asked for by [`GroupCommit::sync_now`], and its id once made.
     timer_sync: Option<Option<IoId>>,
+    /// The file's directory entry is durable (false for a new file until its directory is
+    /// synced: a synced file whose entry is not can vanish at a crash).
+    entry_durable: bool,
     failed: Option<IoError>,
 }
 
 impl<T> GroupCommit<T> {
-    /// A file at `path` whose first `len` bytes are already durable.
+    /// A new file at `path` (it does not exist yet; the first batch also makes its directory
+    /// entry durable).
+    pub fn create(path: StorePath, durability: Durability) -> Self {
+        GroupCommit {
+            entry_durable: false,
+            ..GroupCommit::new(path, 0, durability)
+        }
+    }
+
+    /// An existing file at `path` whose first `len` bytes (and directory entry) are durable.
     pub fn new(path: StorePath, len: u64, durability: Durability) -> Self {
         GroupCommit {
+            entry_durable: true,
             path,
             durability,
             end: len,
@@ -151,21 +167,30 @@ impl<T> GroupCommit<T> {
             },
         ));
         self.end += data.len() as u64;
-        let sync = (self.durability == Durability::Sync).then(|| {
-            let id = next_id();
+        let mut waiting = VecDeque::from([write]);
+        if self.durability == Durability::Sync {
+            let sync = next_id();
             self.requests.push_back((
-                id,
+                sync,
                 IoRequest::Sync {
                     path: self.path.clone(),
                 },
             ));
-            id
-        });
+            waiting.push_back(sync);
+            if !self.entry_durable {
+                let dir_sync = next_id();
+                self.requests.push_back((
+                    dir_sync,
+                    IoRequest::SyncDir {
+                        dir: self.path.parent(),
+                    },
+                ));
+                waiting.push_back(dir_sync);
+            }
+        }
         self.in_flight = Some(Batch {
-            write,
-            sync,
+            waiting,
             tokens: std::mem::take(&mut self.pending_tokens),
-            written: false,
         });
     }
 
@@ -182,25 +207,27 @@ impl<T> GroupCommit<T> {
             }
         }
         let batch = self.in_flight.as_mut()?;
-        if completion.id != batch.write && Some(completion.id) != batch.sync {
+        if !batch.waiting.contains(&completion.id) {
             return None;
         }
         if let Err(error) = &completion.result {
             return Some(self.fail(error.clone()));
         }
-        if completion.id == batch.write {
-            batch.written = true;
-            if batch.sync.is_some() {
-                return None;
-            }
-        } else if !batch.written || completion.result != Ok(IoOutcome::Done) {
-            // A sync that completes before its write would be an executor out of order.
+        if batch.waiting.front() != Some(&completion.id) {
+            // The executor runs requests in order; anything else could ack before a sync.
             return Some(self.fail(IoError::new(
                 crate::io::IoErrorKind::Other,
-                "sync completed before the write it covers",
+                "IO completed out of order: a sync before the write it covers",
             )));
         }
+        batch.waiting.pop_front();
+        if !batch.waiting.is_empty() {
+            return None;
+        }
         let batch = self.in_flight.take()?;
+        if self.durability == Durability::Sync {
+            self.entry_durable = true;
+        }
         Some(Committed::Durable(batch.tokens))
     }
 

@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod commit;
+pub mod crash;
 pub mod io;
 pub mod log;
 pub mod memory;

@@ -112,7 +112,12 @@ impl<T> Log<T> {
     fn roll(&mut self, len: u64) -> Result<(), InvalidPath> {
         let next = self.tail + 1;
         let path = self.segment_path(next)?;
-        self.commits.insert(next, GroupCommit::new(path, len, self.durability));
+        let commit = if len == 0 {
+            GroupCommit::create(path, self.durability)
+        } else {
+            GroupCommit::new(path, len, self.durability)
+        };
+        self.commits.insert(next, commit);
         self.tail = next;
         Ok(())
     }
@@ -145,7 +150,7 @@ impl<T> Log<T> {
         let commit = self
             .commits
             .entry(self.tail)
-            .or_insert_with(|| GroupCommit::new(path, 0, self.durability));
+            .or_insert_with(|| GroupCommit::create(path, self.durability));
         let offset = commit.append(&bytes, token)?;
         self.index.insert(
             seq,
