@@ -7,10 +7,12 @@
 //! the runtimes run them on the file executor of `natrix-driver` against the real file system;
 //! the simulator runs them against a simulated disk that loses unsynced writes and damages
 //! data; tests run them against [`memory::MemFs`], an in-memory file system with the same
-//! meaning. [`record`] is how one message is laid out and checked; [`commit`] is group commit
-//! for an append-only file (nothing acknowledged before the sync that covers it); the segments, indexes, group
-//! commit and recovery of the engine are built on these (docs/architecture.md). This crate
-//! depends on nothing of the core's.
+//! meaning, and against [`crash::CrashFs`], which keeps only what survives a power cut.
+//!
+//! The parts built so far (docs/storage.md): [`record`], how one message is laid out and
+//! checked; [`commit`], group commit for an append-only file (nothing acknowledged before the
+//! sync that covers it); [`log`], the segmented message log and its recovery; [`index`], the
+//! stream's message index and limits. This crate depends on nothing of the core's.
 //!
 //! ## What the requests mean
 //!
@@ -26,6 +28,7 @@
 
 pub mod commit;
 pub mod crash;
+pub mod index;
 pub mod io;
 pub mod log;
 pub mod memory;
