@@ -247,3 +247,65 @@ impl<T> GroupCommit<T> {
         self.failed.as_ref()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemFs;
+
+    fn drive(gc: &mut GroupCommit<u32>, disk: &mut MemFs, next: &mut u64) -> (Vec<IoRequest>, Vec<u32>) {
+        let mut seen = Vec::new();
+        let mut released = Vec::new();
+        while let Some((id, request)) = gc.poll_request(&mut || {
+            *next += 1;
+            IoId(*next)
+        }) {
+            seen.push(request.clone());
+            if let Some(Committed::Durable(tokens)) = gc.complete(&disk.run(id, &request)) {
+                released.extend(tokens);
+            }
+        }
+        (seen, released)
+    }
+
+    #[test]
+    fn interval_durability_acknowledges_after_the_write_and_syncs_on_request() {
+        let path = StorePath::new("log").expect("valid");
+        let mut gc = GroupCommit::new(path.clone(), 0, Durability::Interval);
+        let (mut disk, mut next) = (MemFs::new(), 0);
+        gc.append(b"one", 1).expect("accepted");
+        gc.append(b"two", 2).expect("accepted");
+        let (requests, released) = drive(&mut gc, &mut disk, &mut next);
+        assert_eq!(released, vec![1, 2]);
+        assert!(
+            requests.iter().all(|r| matches!(r, IoRequest::Write { .. })),
+            "{requests:?}"
+        );
+        gc.sync_now();
+        let (requests, released) = drive(&mut gc, &mut disk, &mut next);
+        assert!(released.is_empty());
+        assert_eq!(requests, vec![IoRequest::Sync { path }]);
+    }
+
+    #[test]
+    fn a_new_file_syncs_its_directory_before_the_first_acknowledgement_only() {
+        let path = StorePath::new("d/log").expect("valid");
+        let mut gc = GroupCommit::create(path.clone(), Durability::Sync);
+        let (mut disk, mut next) = (MemFs::new(), 0);
+        disk.run(
+            IoId(0),
+            &IoRequest::CreateDir {
+                dir: StorePath::new("d").expect("valid"),
+            },
+        );
+        gc.append(b"one", 1).expect("accepted");
+        let (requests, released) = drive(&mut gc, &mut disk, &mut next);
+        assert_eq!(released, vec![1]);
+        let dir = path.parent();
+        assert_eq!(requests.last(), Some(&IoRequest::SyncDir { dir }));
+        gc.append(b"two", 2).expect("accepted");
+        let (requests, released) = drive(&mut gc, &mut disk, &mut next);
+        assert_eq!(released, vec![2]);
+        assert!(!requests.iter().any(|r| matches!(r, IoRequest::SyncDir { .. })));
+    }
+}
