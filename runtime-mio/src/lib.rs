@@ -1,6 +1,6 @@
 //! # natrix-mio: the Natrix core on a single-threaded mio event loop
 //!
-//! One thread owns the [`natrix_core::Server`], the listening socket and every connection. Each
+//! One thread owns the [`natrix_core::Node`], the listening socket and every connection. Each
 //! turn of the loop waits in `epoll` (through mio) until a socket is ready, a core timer is due,
 //! or another thread wakes it (a stop request); it then reads what is ready, feeds the core,
 //! drains the core's outputs (the driver contract in `natrix_core`'s docs), and writes what the

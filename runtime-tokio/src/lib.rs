@@ -1,11 +1,13 @@
 //! # natrix-tokio: the Natrix core driven by tokio
 //!
-//! One task owns the [`natrix_core::Server`] and is the only thing that touches it. It accepts
+//! One task owns the [`natrix_core::Node`] and is the only thing that touches it. It accepts
 //! connections, feeds the core every event, drains the core's outputs after each one (the
 //! driver contract in `natrix_core`'s docs), and runs its timers. Each connection has a reader
 //! task, which hands every read to the core task whole, and a writer task, which writes what
 //! the core queued with vectored writes and reports progress back. Time is tokio's clock, so a
-//! simulator that controls tokio's clock controls the server's.
+//! simulator that controls tokio's clock controls the server's. The binary runs all of this on
+//! a current-thread runtime, so these hops are wake-ups on one thread, never hand-offs between
+//! threads.
 //!
 //! The network is the [`net::Listener`] trait, implemented here for tokio's TCP listener and
 //! by the simulator for its own.
