@@ -3,19 +3,19 @@
 //! This module holds the route state (settings, registered routes, dials, local interest
 //! counts); the server's operations on it live in `server/routes/`.
 //!
-//! Each server dials the routes it is configured with ([`crate::Output::Dial`]; the runtime answers
-//! with [`crate::Node::route_dialed`] or [`crate::Input::DialFailed`]) and accepts routes on its
-//! cluster port ([`crate::Node::accept_route`]). Both ends send INFO; the dialing end first sends CONNECT,
-//! which carries its credentials and cluster name. When a server's INFO arrives the route is
-//! registered: each side sends `RS+` for everything its own clients are subscribed to
-//! (`server/routes/interest.rs`), and each side forwards the newcomer's INFO to its other routes, so
-//! they dial it too (gossip) and the mesh closes. Two connections between the same pair of
-//! servers (both dialed at once) are settled the same way on both ends: the one dialed by the
-//! server with the smaller id stays.
+//! Each server dials the routes it is configured with ([`crate::Output::Dial`]; the runtime
+//! answers with [`crate::Node::route_dialed`] or [`crate::Input::DialFailed`]) and accepts routes
+//! on its cluster port ([`crate::Node::accept_route`]). Both ends send INFO; the dialing end
+//! first sends CONNECT, which carries its credentials and cluster name. When a server's INFO
+//! arrives the route is registered: each side sends `RS+` for everything its own clients are
+//! subscribed to (`server/routes/interest.rs`), and each side forwards the newcomer's INFO to
+//! its other routes, so they dial it too (gossip) and the mesh closes. Two connections between
+//! the same pair of servers (both dialed at once) are settled the same way on both ends: the one
+//! dialed by the server with the smaller id stays.
 //!
-//! Messages cross at most one route (`server/routes/forward.rs`): what arrives from a route is delivered to
-//! local clients only. A configured route that drops is dialed again with backoff; a route that
-//! stops answering PINGs is closed as stale.
+//! Messages cross at most one route (`server/routes/forward.rs`): what arrives from a route is
+//! delivered to local clients only. A configured route that drops is dialed again with backoff;
+//! a route that stops answering PINGs is closed as stale.
 
 pub(crate) mod interest;
 
