@@ -2,6 +2,9 @@
 //! group-committed, with an index from sequence to place; and recovery, which rebuilds the
 //! index from the segments' bytes and reports what it could not read.
 //!
+//! A deletion is a tombstone record naming the deleted sequence, appended like a message, so
+//! it is as durable as one; recovery applies tombstones after reading every segment.
+//!
 //! Segments are named `<n>.seg` (n from 1) in the log's directory. Appending rolls to a new
 //! segment once the tail holds `max_segment` bytes; a sealed segment keeps its group commit
 //! until everything in it is acknowledged. Sequences start at 1 and only grow; a record whose
@@ -131,10 +134,6 @@ impl<T> Log<T> {
         payload: Bytes,
         token: T,
     ) -> Result<u64, AppendError> {
-        let tail_len = self.commits.get(&self.tail).map(GroupCommit::len);
-        if tail_len.is_none_or(|len| len >= self.max_segment) {
-            self.roll(0)?;
-        }
         let seq = self.next_seq;
         let record = Record {
             seq,
@@ -146,22 +145,51 @@ impl<T> Log<T> {
         };
         let mut bytes = Vec::with_capacity(record.encoded_len());
         record.encode(&mut bytes)?;
+        let location = self.append_bytes(&bytes, token)?;
+        self.index.insert(seq, location);
+        self.next_seq += 1;
+        Ok(seq)
+    }
+
+    /// Appends an encoded record to the tail segment (rolling first if it is full).
+    fn append_bytes(&mut self, bytes: &[u8], token: T) -> Result<Location, AppendError> {
+        let tail_len = self.commits.get(&self.tail).map(GroupCommit::len);
+        if tail_len.is_none_or(|len| len >= self.max_segment) {
+            self.roll(0)?;
+        }
         let path = self.segment_path(self.tail)?;
         let commit = self
             .commits
             .entry(self.tail)
             .or_insert_with(|| GroupCommit::create(path, self.durability));
-        let offset = commit.append(&bytes, token)?;
-        self.index.insert(
+        let offset = commit.append(bytes, token)?;
+        Ok(Location {
+            segment: self.tail,
+            offset,
+            len: bytes.len() as u32,
+        })
+    }
+
+    /// Deletes message `seq`: a tombstone record is appended (acknowledged as `token` once
+    /// durable, so the deletion survives a restart) and the index forgets it at once. False if
+    /// the log does not have it.
+    pub fn delete(&mut self, seq: u64, time: i64, token: T) -> Result<bool, AppendError> {
+        if !self.index.contains_key(&seq) {
+            return Ok(false);
+        }
+        let record = Record {
             seq,
-            Location {
-                segment: self.tail,
-                offset,
-                len: bytes.len() as u32,
-            },
-        );
-        self.next_seq += 1;
-        Ok(seq)
+            time,
+            subject: Bytes::new(),
+            headers: Bytes::new(),
+            payload: Bytes::new(),
+            tombstone: true,
+        };
+        let mut bytes = Vec::with_capacity(record.encoded_len());
+        record.encode(&mut bytes)?;
+        self.append_bytes(&bytes, token)?;
+        self.index.remove(&seq);
+        Ok(true)
     }
 
     /// The next IO request to run, from any segment.
@@ -205,6 +233,7 @@ impl<T> Log<T> {
         let mut findings = Vec::new();
         let mut index = BTreeMap::new();
         let mut last_seq = 0u64;
+        let mut tombstones = Vec::new();
         for (n, bytes) in &segments {
             let found = scan(bytes);
             for range in found.damaged {
@@ -221,7 +250,12 @@ impl<T> Log<T> {
                 });
             }
             for (offset, record) in found.records {
-                if record.seq <= last_seq {
+                if record.tombstone && record.seq <= last_seq {
+                    // A deletion of an earlier message: applied once every segment is read.
+                    tombstones.push(record.seq);
+                    continue;
+                }
+                if record.seq <= last_seq || record.tombstone {
                     findings.push(Finding::OutOfOrder {
                         segment: *n,
                         offset: offset as u64,
@@ -239,6 +273,9 @@ impl<T> Log<T> {
                     },
                 );
             }
+        }
+        for seq in tombstones {
+            index.remove(&seq);
         }
         let mut log = Log {
             dir,

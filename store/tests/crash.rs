@@ -1,6 +1,7 @@
 //! Power cuts: the log on a disk that keeps only what was durable. At whatever point the power
 //! goes, every message whose append was acknowledged is recovered with its sequence and exact
-//! bytes, and nothing that was never written appears. `CrashFs` also runs requests as `MemFs`
+//! bytes, a message whose deletion was acknowledged stays deleted, and nothing that was never
+//! written appears. `CrashFs` also runs requests as `MemFs`
 //! does while the power stays on.
 
 use bytes::Bytes;
@@ -11,6 +12,9 @@ use natrix_store::log::Log;
 use natrix_store::memory::MemFs;
 use natrix_store::record::{decode, Decoded};
 use proptest::prelude::*;
+
+/// Tokens above this acknowledge a deletion (of the sequence they exceed it by).
+const DELETED: u64 = 1_000_000;
 
 fn dir() -> StorePath {
     StorePath::new("stream").expect("valid")
@@ -49,6 +53,7 @@ proptest! {
     #[test]
     fn nothing_acknowledged_is_lost_at_a_crash(
         payloads in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..30),
+        deletes in proptest::collection::vec(proptest::option::of(any::<proptest::sample::Index>()), 30),
         max_segment in 150u64..1500,
         io_every in 1usize..5,
         steps_before_crash in 0usize..60,
@@ -59,6 +64,7 @@ proptest! {
         disk.run(IoId(0), &IoRequest::SyncDir { dir: None });
         let mut log: Log<u64> = Log::new(dir(), max_segment, Durability::Sync, 1).expect("valid");
         let mut acked = Vec::new();
+        let mut deleted = Vec::new();
         let mut next = 0u64;
         let mut steps = 0usize;
         'run: for (i, payload) in payloads.iter().enumerate() {
@@ -66,6 +72,13 @@ proptest! {
                 .append(i as i64, Bytes::from_static(b"subject"), Bytes::new(), Bytes::from(payload.clone()), i as u64 + 1)
                 .expect("appends");
             prop_assert_eq!(seq, i as u64 + 1);
+            // Now and then, delete an earlier message (acknowledged as DELETED + seq).
+            if let Some(pick) = deletes[i] {
+                let victim = pick.index(i + 1) as u64 + 1;
+                if log.delete(victim, i as i64, DELETED + victim).expect("deletes") {
+                    deleted.push(victim);
+                }
+            }
             if i % io_every == 0 || i + 1 == payloads.len() {
                 while let Some((id, request)) = log.poll_request(&mut || { next += 1; IoId(next) }) {
                     if steps == steps_before_crash {
@@ -81,7 +94,12 @@ proptest! {
         disk.crash(torn);
         let segs = segments(&mut disk);
         let (recovered, _findings) = Log::<u64>::recover(dir(), max_segment, Durability::Sync, segs.clone()).expect("valid");
-        for seq in &acked {
+        let (acked_deletes, acked): (Vec<u64>, Vec<u64>) = acked.into_iter().partition(|t| *t > DELETED);
+        let acked_deletes: Vec<u64> = acked_deletes.into_iter().map(|t| t - DELETED).collect();
+        for seq in &acked_deletes {
+            prop_assert!(recovered.locate(*seq).is_none(), "deleted message {} came back", seq);
+        }
+        for seq in acked.iter().filter(|s| !deleted.contains(s)) {
             let at = recovered.locate(*seq);
             prop_assert!(at.is_some(), "acknowledged message {} lost (acked {:?})", seq, acked);
             let at = at.expect("checked");
