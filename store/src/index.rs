@@ -88,6 +88,12 @@ impl Index {
         true
     }
 
+    /// Raises the last sequence assigned to `seq` (recovery: the last message may have been
+    /// deleted since).
+    pub fn raise_last_seq(&mut self, seq: u64) {
+        self.last_seq = self.last_seq.max(seq);
+    }
+
     /// Forgets message `seq`; returns what it was.
     pub fn remove(&mut self, seq: u64) -> Option<Meta> {
         let meta = self.msgs.remove(&seq)?;

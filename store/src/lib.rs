@@ -33,3 +33,4 @@ pub mod io;
 pub mod log;
 pub mod memory;
 pub mod record;
+pub mod stream;

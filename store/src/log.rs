@@ -210,9 +210,24 @@ impl<T> Log<T> {
         Some(committed)
     }
 
+    /// The path of the segment a location is in.
+    pub fn path_of(&self, location: Location) -> Result<StorePath, InvalidPath> {
+        self.segment_path(location.segment)
+    }
+
+    /// The sequences the log holds, in order.
+    pub fn seqs(&self) -> impl Iterator<Item = u64> + '_ {
+        self.index.keys().copied()
+    }
+
     /// Where record `seq` is, if the log has it.
     pub fn locate(&self, seq: u64) -> Option<Location> {
         self.index.get(&seq).copied()
+    }
+
+    /// The last sequence assigned (0 before the first).
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq - 1
     }
 
     /// The first and last sequences stored, if any.
@@ -227,6 +242,18 @@ impl<T> Log<T> {
         dir: StorePath,
         max_segment: u64,
         durability: Durability,
+        segments: Vec<(u32, Bytes)>,
+    ) -> Result<(Self, Vec<Finding>), InvalidPath> {
+        Self::recover_from(dir, max_segment, durability, 1, segments)
+    }
+
+    /// [`Log::recover`] for a log whose first sequence is `first_seq` (the next append gets
+    /// at least that).
+    pub fn recover_from(
+        dir: StorePath,
+        max_segment: u64,
+        durability: Durability,
+        first_seq: u64,
         mut segments: Vec<(u32, Bytes)>,
     ) -> Result<(Self, Vec<Finding>), InvalidPath> {
         segments.sort_by_key(|(n, _)| *n);
@@ -281,7 +308,7 @@ impl<T> Log<T> {
             dir,
             max_segment,
             durability,
-            next_seq: last_seq + 1,
+            next_seq: (last_seq + 1).max(first_seq),
             index,
             commits: BTreeMap::new(),
             tail: segments.last().map_or(0, |(n, _)| *n),
