@@ -78,8 +78,9 @@ pub struct StreamStore<T> {
     log: Log<Option<T>>,
     index: Index,
     reads: BTreeMap<IoId, (u64, T)>,
-    /// Reads answered without the disk (the message is gone), waiting to be handed back.
-    answered: VecDeque<(T, Result<StoredMessage, ReadError>)>,
+    /// Answers given without the disk (a read of a message that is gone, a purge of nothing),
+    /// waiting to be handed back.
+    answered: VecDeque<Event<T>>,
 }
 
 impl<T> StreamStore<T> {
@@ -187,11 +188,11 @@ impl<T> StreamStore<T> {
     pub fn read(&mut self, seq: u64, token: T, next_id: &mut impl FnMut() -> IoId) -> Option<(IoId, IoRequest)> {
         let location = self.log.locate(seq).filter(|_| self.index.get(seq).is_some());
         let Some(location) = location else {
-            self.answered.push_back((token, Err(ReadError::NotFound)));
+            self.answered.push_back(Event::Read(token, Err(ReadError::NotFound)));
             return None;
         };
         let Ok(path) = self.log.path_of(location) else {
-            self.answered.push_back((token, Err(ReadError::NotFound)));
+            self.answered.push_back(Event::Read(token, Err(ReadError::NotFound)));
             return None;
         };
         let id = next_id();
@@ -206,11 +207,42 @@ impl<T> StreamStore<T> {
         ))
     }
 
-    /// A read answered without the disk, if any.
+    /// An answer given without the disk, if any.
     pub fn poll_answered(&mut self) -> Option<Event<T>> {
-        self.answered
-            .pop_front()
-            .map(|(token, result)| Event::Read(token, result))
+        self.answered.pop_front()
+    }
+
+    /// Purges messages, as STREAM.PURGE does: those on subjects `filter` matches (every subject
+    /// when `None`; `*` and `>` wildcards), below sequence `below` when given, and keeping the
+    /// newest `keep` when given. Each purged message gets a tombstone; the purge is
+    /// acknowledged as `token` once they are all durable (at once when nothing is purged).
+    /// Returns how many were purged.
+    pub fn purge(
+        &mut self,
+        filter: Option<&[u8]>,
+        below: Option<u64>,
+        keep: Option<u64>,
+        now: i64,
+        token: T,
+    ) -> Result<u64, AppendError> {
+        let matching: Vec<u64> = self
+            .index
+            .seqs_from(0)
+            .filter(|seq| below.is_none_or(|b| *seq < b))
+            .filter(|seq| filter.is_none_or(|f| self.index.get(*seq).is_some_and(|m| subject_matches(f, &m.subject))))
+            .collect();
+        let purge = matching.len().saturating_sub(keep.unwrap_or(0) as usize);
+        let victims = &matching[..purge];
+        let mut token = Some(token);
+        for (i, seq) in victims.iter().enumerate() {
+            let last = i + 1 == victims.len();
+            self.log.delete(*seq, now, if last { token.take() } else { None })?;
+            self.index.remove(*seq);
+        }
+        if let Some(token) = token {
+            self.answered.push_back(Event::Durable(vec![token]));
+        }
+        Ok(victims.len() as u64)
     }
 
     /// The next write or sync to run.
@@ -254,10 +286,52 @@ impl<T> StreamStore<T> {
     }
 }
 
+/// Whether `subject` matches `filter`, with NATS wildcards: `*` matches one token, `>` the
+/// rest (one token or more).
+pub fn subject_matches(filter: &[u8], subject: &[u8]) -> bool {
+    let mut wanted = filter.split(|b| *b == b'.');
+    let mut tokens = subject.split(|b| *b == b'.');
+    loop {
+        match (wanted.next(), tokens.next()) {
+            (Some(b">"), Some(_)) => return true,
+            (Some(b"*"), Some(_)) => {}
+            (Some(w), Some(t)) if w == t => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
 fn meta_of(record: &Record) -> Meta {
     Meta {
         subject: record.subject.clone(),
         size: (record.subject.len() + record.headers.len() + record.payload.len()) as u64,
         time: record.time,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subject_matches;
+
+    #[test]
+    fn subject_filters_match_as_in_nats() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("orders.new", "orders.new", true),
+            ("orders.*", "orders.new", true),
+            ("orders.*", "orders.new.eu", false),
+            ("orders.>", "orders.new.eu", true),
+            ("orders.>", "orders", false),
+            ("*.new", "orders.new", true),
+            ("orders", "orders.new", false),
+            (">", "a.b.c", true),
+        ];
+        for (filter, subject, expected) in cases {
+            assert_eq!(
+                subject_matches(filter.as_bytes(), subject.as_bytes()),
+                *expected,
+                "{filter} {subject}"
+            );
+        }
     }
 }

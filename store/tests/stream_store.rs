@@ -88,14 +88,27 @@ impl Rig {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Store { subject: u8, payload: Vec<u8> },
-    Delete { pick: proptest::sample::Index },
+    Store {
+        subject: u8,
+        payload: Vec<u8>,
+    },
+    Delete {
+        pick: proptest::sample::Index,
+    },
+    /// `filter`: a subject number, or 3 for `s.*`.
+    Purge {
+        filter: Option<u8>,
+        below: Option<u64>,
+        keep: Option<u64>,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (0u8..3, proptest::collection::vec(any::<u8>(), 0..100)).prop_map(|(subject, payload)| Op::Store { subject, payload }),
         1 => any::<proptest::sample::Index>().prop_map(|pick| Op::Delete { pick }),
+        1 => (proptest::option::of(0u8..4), proptest::option::of(0u64..30), proptest::option::of(0u64..4))
+            .prop_map(|(filter, below, keep)| Op::Purge { filter, below, keep }),
     ]
 }
 
@@ -142,6 +155,24 @@ proptest! {
                     let seq = *live.keys().nth(pick.index(live.len())).expect("in range");
                     prop_assert!(store.delete(seq, now, 0).expect("deletes"));
                     live.remove(&seq);
+                }
+                Op::Purge { filter, below, keep } => {
+                    let filter = filter.map(|f| if f == 3 { "s.*".to_string() } else { format!("s.{f}") });
+                    let matching: Vec<u64> = live
+                        .iter()
+                        .filter(|(seq, _)| below.is_none_or(|b| **seq < b))
+                        .filter(|(_, (subject, _))| filter.as_ref().is_none_or(|f| f == "s.*" || f.as_bytes() == &subject[..]))
+                        .map(|(seq, _)| *seq)
+                        .collect();
+                    let purge = matching.len().saturating_sub(keep.unwrap_or(0) as usize);
+                    let purged = store
+                        .purge(filter.as_deref().map(str::as_bytes), below, keep, now, 0)
+                        .expect("purges");
+                    prop_assert_eq!(purged, purge as u64);
+                    for seq in &matching[..purge] {
+                        live.remove(seq);
+                    }
+                    while store.poll_answered().is_some() {}
                 }
             }
             rig.flush(&mut store);
