@@ -12,7 +12,8 @@
 //! The parts built so far (docs/storage.md): [`record`], how one message is laid out and
 //! checked; [`commit`], group commit for an append-only file (nothing acknowledged before the
 //! sync that covers it); [`log`], the segmented message log and its recovery; [`index`], the
-//! stream's message index and limits. This crate depends on nothing of the core's.
+//! stream's message index and limits; [`stream`], the stream store that joins them;
+//! [`memory_stream`], memory storage. This crate depends on nothing of the core's.
 //!
 //! ## What the requests mean
 //!
@@ -32,5 +33,6 @@ pub mod index;
 pub mod io;
 pub mod log;
 pub mod memory;
+pub mod memory_stream;
 pub mod record;
 pub mod stream;
