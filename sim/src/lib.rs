@@ -6,7 +6,8 @@
 //! chose (partitions, held links, latency and jitter, link failures, client crashes and
 //! reconnects, server restarts, slow subscribers). The clients record what they saw; the
 //! checkers decide whether the server kept its promises. The same seed always gives the same
-//! run, and the same trace hash.
+//! run, and the same trace hash. A storage scenario (`storage.rs`) runs the stream store on a
+//! disk that loses what a power cut loses, with crashes and bit flips chosen per seed.
 
 pub mod checkers;
 pub mod client;
@@ -15,3 +16,4 @@ pub mod history;
 pub mod plan;
 pub mod requests;
 pub mod run;
+pub mod storage;

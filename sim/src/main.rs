@@ -62,21 +62,26 @@ fn run_here(seed: u64, verbose: bool) -> bool {
     let outcome = run(seed);
     let cluster = natrix_sim::cluster::run(seed);
     let requests = natrix_sim::requests::run(seed);
+    let storage = natrix_sim::storage::run(seed);
     let hash = format!(
-        "{}-{}-{}",
+        "{}-{}-{}-{}",
         outcome.history.trace_hash(),
         cluster.trace_hash(),
-        requests.trace_hash()
+        requests.trace_hash(),
+        storage.trace_hash()
     );
     if std::env::var_os("SIM_DUMP").is_some() {
         for event in &outcome.history.events {
             println!("{event:?}");
         }
     }
-    let ok = outcome.violations.is_empty() && cluster.violations.is_empty() && requests.violations.is_empty();
+    let ok = outcome.violations.is_empty()
+        && cluster.violations.is_empty()
+        && requests.violations.is_empty()
+        && storage.violations.is_empty();
     println!(
         "result seed={seed} hash={hash} faults={} status={}",
-        outcome.plan.fault_count() + cluster.plan.faults.len() + requests.plan.faults.len(),
+        outcome.plan.fault_count() + cluster.plan.faults.len() + requests.plan.faults.len() + storage.plan.faults(),
         if ok { "ok" } else { "fail" }
     );
     if verbose || !ok {
@@ -100,11 +105,16 @@ fn run_here(seed: u64, verbose: bool) -> bool {
             requests.log.received.len()
         );
     }
+    if verbose || !storage.violations.is_empty() {
+        println!("  storage plan: {}", storage.plan);
+        println!("  storage: {} acknowledged events", storage.trace.len());
+    }
     for violation in outcome
         .violations
         .iter()
         .chain(&cluster.violations)
         .chain(&requests.violations)
+        .chain(&storage.violations)
     {
         println!("  {violation}");
     }

@@ -129,6 +129,10 @@ impl CrashFs {
                     }
                 };
                 let file = &mut self.inodes[i].data;
+                // Writing nothing creates the file but, as on a real one, does not extend it.
+                if data.is_empty() {
+                    return Ok(IoOutcome::Done);
+                }
                 let offset =
                     usize::try_from(*offset).map_err(|_| IoError::new(IoErrorKind::Other, "offset too large"))?;
                 let end = offset + data.len();

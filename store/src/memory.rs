@@ -71,6 +71,10 @@ impl MemFs {
             IoRequest::Write { path, offset, data } => {
                 self.parent_exists(path)?;
                 let file = self.files.entry(path.clone()).or_default();
+                // Writing nothing creates the file but, as on a real one, does not extend it.
+                if data.is_empty() {
+                    return Ok(IoOutcome::Done);
+                }
                 let offset =
                     usize::try_from(*offset).map_err(|_| IoError::new(IoErrorKind::Other, "offset too large"))?;
                 let end = offset + data.len();
