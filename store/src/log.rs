@@ -9,7 +9,10 @@
 //! segment once the tail holds `max_segment` bytes; a sealed segment keeps its group commit
 //! until everything in it is acknowledged. Sequences start at 1 and only grow; a record whose
 //! sequence does not follow the one before it (damage that happens to check out, or a record
-//! found inside a damaged one's payload) is reported, not trusted.
+//! found inside a damaged one's payload) is reported, not trusted. A sequence is never given
+//! twice: recovery continues past every sequence that unreadable bytes after the last good
+//! record could have held (damage may hide an acknowledged record) and past every sequence a
+//! tombstone names, leaving a gap rather than risking reuse.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +20,7 @@ use bytes::Bytes;
 
 use crate::commit::{Committed, Durability, GroupCommit, Refused};
 use crate::io::{InvalidPath, IoCompletion, IoId, IoRequest, StorePath};
-use crate::record::{scan, Record};
+use crate::record::{scan, Record, HEADER_LEN, TRAILER_LEN};
 
 /// Where a record is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +63,12 @@ pub enum Finding {
         /// Its sequence.
         seq: u64,
     },
+}
+
+/// How many records `len` unreadable bytes may have held: each takes at least a header and
+/// a checksum.
+fn may_hold(len: usize) -> u64 {
+    len.div_ceil(HEADER_LEN + TRAILER_LEN) as u64
 }
 
 /// Why an append was refused.
@@ -261,8 +270,18 @@ impl<T> Log<T> {
         let mut index = BTreeMap::new();
         let mut last_seq = 0u64;
         let mut tombstones = Vec::new();
+        // Sequences that unreadable bytes after the last good record may have held: a damaged
+        // or torn record may have been acknowledged, so its sequence is never given again.
+        let mut hidden = 0u64;
+        // The highest sequence a tombstone names: it was given, whatever else was lost.
+        let mut named = 0u64;
         for (n, bytes) in &segments {
             let found = scan(bytes);
+            let mut unreadable: Vec<(usize, usize)> = found
+                .damaged
+                .iter()
+                .map(|range| (range.start, range.end - range.start))
+                .collect();
             for range in found.damaged {
                 findings.push(Finding::Damaged {
                     segment: *n,
@@ -271,12 +290,20 @@ impl<T> Log<T> {
                 });
             }
             if let Some(offset) = found.torn_tail {
+                unreadable.push((offset, bytes.len() - offset));
                 findings.push(Finding::TornTail {
                     segment: *n,
                     offset: offset as u64,
                 });
             }
+            let mut unreadable = unreadable.into_iter().peekable();
             for (offset, record) in found.records {
+                while let Some((_, len)) = unreadable.next_if(|(at, _)| *at < offset) {
+                    hidden += may_hold(len);
+                }
+                if record.tombstone {
+                    named = named.max(record.seq);
+                }
                 if record.tombstone && record.seq <= last_seq {
                     // A deletion of an earlier message: applied once every segment is read.
                     tombstones.push(record.seq);
@@ -291,6 +318,7 @@ impl<T> Log<T> {
                     continue;
                 }
                 last_seq = record.seq;
+                hidden = 0;
                 index.insert(
                     record.seq,
                     Location {
@@ -300,6 +328,7 @@ impl<T> Log<T> {
                     },
                 );
             }
+            hidden += unreadable.map(|(_, len)| may_hold(len)).sum::<u64>();
         }
         for seq in tombstones {
             index.remove(&seq);
@@ -308,7 +337,7 @@ impl<T> Log<T> {
             dir,
             max_segment,
             durability,
-            next_seq: (last_seq + 1).max(first_seq),
+            next_seq: (last_seq + hidden + 1).max(named + 1).max(first_seq),
             index,
             commits: BTreeMap::new(),
             tail: segments.last().map_or(0, |(n, _)| *n),
