@@ -74,6 +74,10 @@ pub struct Options {
     pub no_advertise: Option<bool>,
     /// `--connect_retries`.
     pub connect_retries: Option<i64>,
+    /// `-js`/`--jetstream`: enable JetStream.
+    pub jetstream: Option<bool>,
+    /// `-sd`/`--store_dir`: JetStream's directory.
+    pub store_dir: Option<String>,
     /// Flags nats-server has that Natrix accepts but does not implement yet.
     pub not_implemented: Vec<String>,
 }
@@ -141,6 +145,8 @@ enum Flag {
     ClusterAdvertise,
     NoAdvertise,
     ConnectRetries,
+    JetStream,
+    StoreDir,
     /// A nats-server flag with a value that Natrix does not implement yet.
     LaterValue,
     /// A nats-server boolean flag that Natrix does not implement yet.
@@ -181,9 +187,11 @@ impl Flag {
             "cluster_advertise" => Flag::ClusterAdvertise,
             "no_advertise" => Flag::NoAdvertise,
             "connect_retries" => Flag::ConnectRetries,
-            "ms" | "https_port" | "client_advertise" | "sd" | "store_dir" | "max_traced_msg_len" | "log_size_limit"
-            | "log_max_num" | "profile" | "ldm_grace" => Flag::LaterValue,
-            "js" | "jetstream" | "s" | "syslog" | "r" | "remote_syslog" | "logtime_utc" => Flag::LaterBool,
+            "js" | "jetstream" => Flag::JetStream,
+            "sd" | "store_dir" => Flag::StoreDir,
+            "ms" | "https_port" | "client_advertise" | "max_traced_msg_len" | "log_size_limit" | "log_max_num"
+            | "profile" | "ldm_grace" => Flag::LaterValue,
+            "s" | "syslog" | "r" | "remote_syslog" | "logtime_utc" => Flag::LaterBool,
             _ => return None,
         })
     }
@@ -201,6 +209,7 @@ impl Flag {
                 | Flag::Tls
                 | Flag::TlsVerify
                 | Flag::NoAdvertise
+                | Flag::JetStream
                 | Flag::LaterBool
         )
     }
@@ -262,6 +271,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, CliErro
                 Flag::Tls => opts.tls = on,
                 Flag::TlsVerify => opts.tls_verify = on,
                 Flag::NoAdvertise => opts.no_advertise = Some(on),
+                Flag::JetStream => opts.jetstream = Some(on),
                 _ => opts.not_implemented.push(format!("-{name}")),
             }
             continue;
@@ -293,6 +303,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, CliErro
             Flag::TlsCaCert => opts.tls_ca_cert = Some(value),
             Flag::Cluster => opts.cluster = Some(value),
             Flag::Routes => opts.routes = Some(value),
+            Flag::StoreDir => opts.store_dir = Some(value),
             Flag::ClusterName => opts.cluster_name = Some(value),
             Flag::ClusterAdvertise => opts.cluster_advertise = Some(value),
             Flag::ConnectRetries => {
@@ -413,13 +424,14 @@ mod tests {
         assert_eq!(run(&["-v"]).unwrap(), Command::Version);
         assert_eq!(run(&["--help"]).unwrap(), Command::Help);
         assert_eq!(run(&["version"]).unwrap(), Command::Version);
-        let Command::Run(opts) = run(&["-c", "a.conf", "-t", "-m", "8222", "-js"]).unwrap() else {
+        let Command::Run(opts) = run(&["-c", "a.conf", "-t", "-m", "8222", "-js", "-sd", "/data", "-syslog"]).unwrap() else {
             panic!()
         };
         assert_eq!(opts.config_file.as_deref(), Some("a.conf"));
         assert!(opts.check_config);
         assert_eq!(opts.http_port, Some(8222));
-        assert_eq!(opts.not_implemented, ["-js"]);
+        assert_eq!((opts.jetstream, opts.store_dir.as_deref()), (Some(true), Some("/data")));
+        assert_eq!(opts.not_implemented, ["-syslog"]);
         let Command::Run(opts) = run(&["--user", "u", "--pass", "p", "--tls", "--tlscert", "c.pem"]).unwrap() else {
             panic!()
         };

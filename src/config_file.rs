@@ -112,8 +112,60 @@ fn apply_cluster_flags(opts: &Options, config: &mut Config) -> Result<(), String
     Ok(())
 }
 
+/// `-js` and `-sd` override the file; then JetStream's directory and limits are settled as
+/// nats-server settles them (`dynJetStreamConfig`): `<store_dir>/jetstream`, or
+/// `<temp>/nats/jetstream` when none is given; 75% of the machine's memory; 1 TiB of disk.
+fn apply_jetstream_flags(opts: &Options, config: &mut Config) {
+    if let Some(dir) = &opts.store_dir {
+        config.store_dir = dir.clone();
+        if let Some(js) = config.jetstream.as_mut() {
+            js.store_dir = dir.clone();
+        }
+    }
+    match opts.jetstream {
+        Some(true) => {
+            config.jetstream.get_or_insert_with(Default::default);
+        }
+        Some(false) => config.jetstream = None,
+        None => {}
+    }
+    let top_level = config.store_dir.clone();
+    let Some(js) = config.jetstream.as_mut() else { return };
+    if js.store_dir.is_empty() {
+        js.store_dir = top_level;
+    }
+    if js.store_dir.is_empty() {
+        js.temporary = true;
+        js.store_dir = std::env::temp_dir()
+            .join("nats")
+            .join("jetstream")
+            .display()
+            .to_string();
+    } else {
+        js.store_dir = std::path::Path::new(&js.store_dir)
+            .join("jetstream")
+            .display()
+            .to_string();
+    }
+    if js.max_memory < 0 {
+        js.max_memory = system_memory().map_or(256 << 20, |total| total / 4 * 3);
+    }
+    if js.max_store < 0 {
+        js.max_store = 1 << 40;
+    }
+}
+
+/// The machine's memory in bytes, from /proc/meminfo.
+fn system_memory() -> Option<i64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: i64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// Flags override the file.
 fn apply_flags(opts: &Options, config: &mut Config) -> Result<(), String> {
+    apply_jetstream_flags(opts, config);
     if let Some(host) = &opts.host {
         config.host = host.clone();
     }

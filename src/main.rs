@@ -228,6 +228,8 @@ struct Started {
     server: Node,
     ports_file: Option<String>,
     tls: Option<natrix_driver::tls::TlsAcceptor>,
+    /// JetStream's file executor, when enabled.
+    storage: Option<natrix_driver::Storage>,
 }
 
 /// What every runtime shares: bind the client port, build the core, write the pid and ports
@@ -297,8 +299,9 @@ fn start(
     config.seed = seed_from_os();
     config.toolchain = env!("NATRIX_RUSTC_VERSION").to_string();
     let runtime = config.runtime.clone().unwrap_or_else(|| "tokio".to_string());
-    let server = Node::new(config);
-    let config = server.config();
+    let mut server = Node::new(config);
+    let config = server.config().clone();
+    let config = &config;
     if let Some(path) = &config.pid_file {
         if let Err(e) = std::fs::write(path, std::process::id().to_string()) {
             logger::emit(Level::Fatal, &format!("Could not write pidfile: {e}"));
@@ -325,6 +328,29 @@ fn start(
             &format!("Starting http monitor on {}", join_host_port(host, port)),
         );
     }
+    let storage = match &config.jetstream {
+        Some(js) => {
+            let mut storage = match natrix_driver::Storage::start(std::path::PathBuf::from(&js.store_dir)) {
+                Ok(storage) => storage,
+                Err(e) => {
+                    logger::emit(
+                        Level::Fatal,
+                        &format!("Can't start JetStream: could not create storage directory - {e}"),
+                    );
+                    return None;
+                }
+            };
+            let started = storage.start_node(&mut server, natrix_core::Instant::from_nanos(0), |level, line| {
+                logger::emit(level, line)
+            });
+            if let Err(e) = started {
+                logger::emit(Level::Fatal, &format!("Can't start JetStream: {e}"));
+                return None;
+            }
+            Some(storage)
+        }
+        None => None,
+    };
     logger::emit(
         Level::Info,
         &format!(
@@ -377,6 +403,7 @@ fn start(
         server,
         ports_file,
         tls,
+        storage,
     })
 }
 
@@ -417,13 +444,20 @@ fn run_mio(started: Started, sink: LogSink, control: Control) -> std::io::Result
         route_tls,
         server,
         tls,
+        storage,
         ..
     } = started;
     let cluster = cluster.map(|listener| natrix_mio::ClusterListener {
         listener,
         tls: route_tls,
     });
-    natrix_mio::serve(listener, monitor, cluster, server, sink, tls, |controller| {
+    let listeners = natrix_mio::Listeners {
+        client: listener,
+        monitor,
+        cluster,
+        storage,
+    };
+    natrix_mio::serve(listeners, server, sink, tls, |controller| {
         control.listen(move |input| controller.send(input));
     })
 }
@@ -436,6 +470,7 @@ fn run_tokio(started: Started, sink: LogSink, control: Control) -> std::io::Resu
         route_tls,
         server,
         tls,
+        storage,
         ..
     } = started;
     // One thread: the core is single-threaded anyway, and with every connection task on the
@@ -461,6 +496,7 @@ fn run_tokio(started: Started, sink: LogSink, control: Control) -> std::io::Resu
             monitor,
             cluster,
             cluster_tls: route_tls,
+            storage,
         };
         natrix_tokio::serve_server(listeners, server, sink, command_rx, tls).await
     })

@@ -66,11 +66,11 @@ fn flags_override_the_file_and_the_file_sets_the_rest() {
 fn unimplemented_keys_are_reported_not_ignored() {
     let dir = scratch_dir("later");
     let conf = dir.join("server.conf");
-    std::fs::write(&conf, "https_port: 8222\njetstream: enabled\n").expect("write");
+    std::fs::write(&conf, "https_port: 8222\nmqtt { port: 1883 }\n").expect("write");
     for runtime in RUNTIMES {
         let server = Natrix::start(runtime, &["-c", conf.to_str().expect("utf8")]);
         assert!(server.logged("Option \"https_port\""));
-        assert!(server.logged("Option \"jetstream\""));
+        assert!(server.logged("Option \"mqtt\""));
     }
 }
 

@@ -33,6 +33,10 @@ pub enum Subscriber {
 pub enum Internal {
     /// `$SYS.REQ.SERVER...` monitoring requests, in the system account.
     ServerRequests,
+    /// `$JS.API.>` requests, in every account but the system account.
+    JetStreamApi,
+    /// Messages published on a stream's subjects (the stream's id).
+    Stream(u32),
 }
 
 impl Subscriber {

@@ -68,6 +68,7 @@ pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod ids;
+pub mod jetstream;
 pub mod log;
 pub mod monitor;
 mod node;

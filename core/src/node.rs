@@ -4,6 +4,8 @@
 //!   routes (the client and route protocols).
 //! - [`Monitor`]: the HTTP endpoints and the `$SYS.REQ.SERVER...` requests, reading the
 //!   server through a read-only view.
+//! - [`JetStream`] (when enabled): streams, their API and their storage IO; it answers with
+//!   effects the node carries out (replies, subscriptions, IO, log lines).
 //!
 //! Every way in goes through the node (see the crate docs for the contract); after each, the
 //! node hands what the server's internal subscriptions received to the component that
@@ -19,7 +21,8 @@ use bytes::Bytes;
 
 use crate::account::Internal;
 use crate::config::Config;
-use crate::ids::{ConnId, DialId};
+use crate::ids::{AccountId, ConnId, DialId};
+use crate::jetstream::{Effect, JetStream};
 use crate::monitor::{Monitor, Report};
 use crate::server::{Input, Output, Server};
 use crate::time::Instant;
@@ -28,6 +31,7 @@ use crate::time::Instant;
 pub struct Node {
     server: Server,
     monitor: Monitor,
+    jetstream: Option<JetStream>,
 }
 
 impl Deref for Node {
@@ -41,9 +45,74 @@ impl Deref for Node {
 impl Node {
     /// A node with `config`; nothing happens until the runtime feeds it inputs.
     pub fn new(config: Config) -> Self {
+        let server = Server::new(config);
+        let jetstream = server.config.jetstream.clone().map(|settings| {
+            let accounts = server.jetstream_accounts();
+            JetStream::new(settings, server.server_name().to_string(), accounts)
+        });
         Node {
-            server: Server::new(config),
+            server,
             monitor: Monitor::default(),
+            jetstream,
+        }
+    }
+
+    /// Starts what runs before clients are served: JetStream's start-up lines and recovery
+    /// (its reads come as [`Output::Io`]; feed their completions, and serve clients once
+    /// [`Node::ready`] says so).
+    pub fn start(&mut self, now: Instant) {
+        self.server.begin_input(now);
+        let wall = self.wall(now);
+        if let Some(js) = self.jetstream.as_mut() {
+            js.start(wall);
+            let accounts: Vec<AccountId> = self.server.non_system_accounts();
+            for account in accounts {
+                self.server
+                    .subscribe_internal(account, b"$JS.API.>", Internal::JetStreamApi);
+            }
+        }
+        self.apply_effects();
+        self.server.finish_input();
+    }
+
+    /// Whether start-up is done (JetStream's streams are recovered).
+    pub fn ready(&self) -> bool {
+        self.jetstream.as_ref().is_none_or(JetStream::ready)
+    }
+
+    /// JetStream, when enabled (for monitoring and tests).
+    pub fn jetstream(&self) -> Option<&JetStream> {
+        self.jetstream.as_ref()
+    }
+
+    /// Wall-clock time at `now`, Unix nanoseconds.
+    fn wall(&self, now: Instant) -> i64 {
+        (self.server.config.start_unix_nanos + now.as_nanos()) as i64
+    }
+
+    /// Carries out what JetStream asked for.
+    fn apply_effects(&mut self) {
+        let Some(js) = self.jetstream.as_mut() else { return };
+        while let Some(effect) = js.poll_effect() {
+            match effect {
+                Effect::Reply {
+                    account,
+                    subject,
+                    payload,
+                } => self.server.publish_internal(account, &subject, payload),
+                Effect::Subscribe {
+                    account,
+                    subject,
+                    stream,
+                } => self
+                    .server
+                    .subscribe_internal(account, subject.as_bytes(), Internal::Stream(stream)),
+                Effect::Unsubscribe { account, stream } => {
+                    self.server.unsubscribe_internal(account, Internal::Stream(stream))
+                }
+                Effect::Io(id, request) => self.server.emit(Output::Io(id, request)),
+                Effect::Log(level, message) => self.server.emit(Output::Log { level, message }),
+            }
         }
     }
 
@@ -76,6 +145,15 @@ impl Node {
                 self.server.begin_input(now);
                 self.monitor.process = stats;
             }
+            Input::IoDone(completion) => {
+                self.server.begin_input(now);
+                let wall = self.wall(now);
+                if let Some(js) = self.jetstream.as_mut() {
+                    js.complete(wall, completion);
+                }
+                self.apply_effects();
+                self.server.finish_input();
+            }
             input => self.server.handle(now, input),
         }
         self.serve_internal();
@@ -84,12 +162,27 @@ impl Node {
     /// Runs every timer due at `now` (calling it early is harmless).
     pub fn handle_timeout(&mut self, now: Instant) {
         self.server.handle_timeout(now);
+        let wall = self.wall(now);
+        if let Some(js) = self.jetstream.as_mut() {
+            if js.next_expiry().is_some_and(|at| at <= wall) {
+                js.expire(wall);
+                self.apply_effects();
+            }
+        }
         self.serve_internal();
     }
 
     /// When [`Node::handle_timeout`] must next be called, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.server.poll_timeout()
+        let server = self.server.poll_timeout();
+        let expiry = self.jetstream.as_ref().and_then(JetStream::next_expiry).map(|at| {
+            let since_start = (at - self.server.config.start_unix_nanos as i64).max(0) as u64;
+            Instant::from_nanos(since_start)
+        });
+        match (server, expiry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The next thing the runtime must do, until `None`. Drain this after every call that
@@ -121,16 +214,36 @@ impl Node {
     /// publishes the answers; answers may be received internally again, so until none is left.
     fn serve_internal(&mut self) {
         let mut served = false;
+        let wall = self.wall(self.server.now);
         while let Some(message) = self.server.take_internal() {
             served = true;
-            let answer = match message.to {
+            match message.to {
                 Internal::ServerRequests => {
-                    Report::new(&self.server, &self.monitor).sys_request(&message.subject, &message.body)
+                    let answer = Report::new(&self.server, &self.monitor).sys_request(&message.subject, &message.body);
+                    if let Some(answer) = answer {
+                        self.server.publish_internal(message.account, &message.reply, answer);
+                    }
                 }
-            };
-            if let Some(answer) = answer {
-                self.server.publish_internal(message.account, &message.reply, answer);
+                Internal::JetStreamApi => {
+                    let subject = String::from_utf8_lossy(&message.subject).into_owned();
+                    if let Some(js) = self.jetstream.as_mut() {
+                        js.api(wall, message.account, &subject, &message.reply, message.body);
+                    }
+                }
+                Internal::Stream(stream) => {
+                    if let Some(js) = self.jetstream.as_mut() {
+                        js.publish(
+                            wall,
+                            stream,
+                            &message.subject,
+                            &message.reply,
+                            message.headers,
+                            message.body,
+                        );
+                    }
+                }
             }
+            self.apply_effects();
         }
         if served {
             self.server.finish_input();

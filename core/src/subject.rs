@@ -73,9 +73,59 @@ pub fn matches(pattern: &[u8], subject: &[u8]) -> bool {
     }
 }
 
+/// Whether some subject matches both `a` and `b` (nats-server's `SubjectsCollide`): streams
+/// may not share one.
+pub fn collide(a: &[u8], b: &[u8]) -> bool {
+    let mut left = tokens(a);
+    let mut right = tokens(b);
+    loop {
+        match (left.next(), right.next()) {
+            (None, None) => return true,
+            (Some(l), Some(r)) if l == FULL_WILDCARD || r == FULL_WILDCARD => return true,
+            (Some(l), Some(r)) if l == SINGLE_WILDCARD || r == SINGLE_WILDCARD || l == r => continue,
+            _ => return false,
+        }
+    }
+}
+
+/// Whether every subject `a` matches is matched by `b`.
+pub fn is_subset(a: &[u8], b: &[u8]) -> bool {
+    let mut left = tokens(a);
+    let mut right = tokens(b);
+    loop {
+        match (left.next(), right.next()) {
+            (None, None) => return true,
+            (Some(_), Some(r)) if r == FULL_WILDCARD => return true,
+            (Some(l), Some(_)) if l == FULL_WILDCARD => return false,
+            (Some(l), Some(r)) if r == SINGLE_WILDCARD || l == r => continue,
+            _ => return false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn collisions_and_subsets() {
+        let collide_cases: &[(&str, &str, bool)] = &[
+            ("orders.*", "orders.new", true),
+            ("orders.>", "orders", false),
+            ("a.*.c", "a.b.*", true),
+            ("a.b", "a.c", false),
+            (">", "x.y", true),
+            ("a.*", "a.b.c", false),
+        ];
+        for (a, b, expected) in collide_cases {
+            assert_eq!(collide(a.as_bytes(), b.as_bytes()), *expected, "{a} {b}");
+            assert_eq!(collide(b.as_bytes(), a.as_bytes()), *expected, "{b} {a}");
+        }
+        assert!(is_subset(b"$JS.EVENT.x", b"$JS.EVENT.>"));
+        assert!(!is_subset(b"$JS.>", b"$JS.EVENT.>"));
+        assert!(is_subset(b"a.b", b"a.*"));
+        assert!(!is_subset(b"a.*", b"a.b"));
+    }
 
     #[test]
     fn validity() {

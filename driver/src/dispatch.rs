@@ -34,6 +34,9 @@ pub trait Runtime {
     /// Run `check` off the core's thread and answer with [`Input::PasswordChecked`]. `Err`
     /// (why) if it could not start; the check then fails.
     fn check_password(&mut self, conn: ConnId, check: PasswordCheck) -> Result<(), String>;
+    /// Run a storage request on the file executor; its completion comes back as
+    /// [`Input::IoDone`].
+    fn io(&mut self, id: natrix_store::io::IoId, request: natrix_store::io::IoRequest);
 }
 
 /// Whether closing for `reason` drops the connection without writing what it still holds: a
@@ -60,6 +63,7 @@ pub fn drain(runtime: &mut impl Runtime) {
                 Output::StopAccepting => runtime.stop_accepting(),
                 Output::Exit => runtime.exit(),
                 Output::Log { level, message } => runtime.log(level, &message),
+                Output::Io(id, request) => runtime.io(id, request),
                 Output::Dial { dial, address } => {
                     if let Err(error) = runtime.dial(dial, address) {
                         deferred.push(Input::DialFailed { dial, error });
@@ -116,6 +120,7 @@ mod tests {
         fn check_password(&mut self, _: ConnId, _: PasswordCheck) -> Result<(), String> {
             Err("no threads".to_string())
         }
+        fn io(&mut self, _: natrix_store::io::IoId, _: natrix_store::io::IoRequest) {}
     }
 
     #[test]

@@ -18,8 +18,10 @@ pub mod dispatch;
 pub mod files;
 pub mod http;
 pub mod io;
+pub mod storage;
 pub mod tls;
 
 pub use conn_table::ConnTable;
 pub use dispatch::{abandons, drain, Runtime};
 pub use files::FileExecutor;
+pub use storage::Storage;

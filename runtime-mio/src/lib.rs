@@ -69,6 +69,18 @@ pub struct ClusterListener {
     pub tls: Option<natrix_driver::tls::RouteTls>,
 }
 
+/// What a server listens on and keeps besides its core.
+pub struct Listeners {
+    /// Clients.
+    pub client: std::net::TcpListener,
+    /// The monitoring endpoints, when enabled.
+    pub monitor: Option<std::net::TcpListener>,
+    /// Routes, when clustered.
+    pub cluster: Option<ClusterListener>,
+    /// JetStream's file executor, when enabled (started, the node's recovery run).
+    pub storage: Option<natrix_driver::Storage>,
+}
+
 /// Hands operator inputs (`Shutdown`, `Reload`, `LameDuck`) to a running event loop from any
 /// thread.
 #[derive(Clone)]
@@ -127,18 +139,19 @@ pub struct EventLoop {
     /// Route dials that connected (worker threads dial, then wake the loop).
     dialed: mpsc::Receiver<Dialed>,
     dialed_sender: mpsc::Sender<Dialed>,
+    /// JetStream's file executor, when enabled; completions come as commands.
+    storage: Option<natrix_driver::Storage>,
 }
 
 impl EventLoop {
     /// Prepares to serve `server` on `listener` (which must be non-blocking).
-    pub fn new(
-        listener: std::net::TcpListener,
-        monitor: Option<std::net::TcpListener>,
-        cluster: Option<ClusterListener>,
-        server: Node,
-        log: LogSink,
-        tls: Option<TlsAcceptor>,
-    ) -> io::Result<EventLoop> {
+    pub fn new(listeners: Listeners, server: Node, log: LogSink, tls: Option<TlsAcceptor>) -> io::Result<EventLoop> {
+        let Listeners {
+            client: listener,
+            monitor,
+            cluster,
+            storage,
+        } = listeners;
         let (cluster, route_tls) = match cluster {
             Some(c) => (Some(c.listener), c.tls),
             None => (None, None),
@@ -170,6 +183,14 @@ impl EventLoop {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (command_sender, commands) = mpsc::channel();
         let (dialed_sender, dialed) = mpsc::channel();
+        let mut storage = storage;
+        if let Some(storage) = storage.as_mut() {
+            let controller = Controller {
+                waker: Arc::clone(&waker),
+                commands: command_sender.clone(),
+            };
+            storage.forward(move |completion| controller.send(Input::IoDone(completion)))?;
+        }
         Ok(EventLoop {
             poll,
             listener: Some(listener),
@@ -196,6 +217,7 @@ impl EventLoop {
             route_tls,
             dialed,
             dialed_sender,
+            storage,
         })
     }
 
@@ -747,6 +769,12 @@ impl Runtime for EventLoop {
             .map_err(|e| e.to_string())
     }
 
+    fn io(&mut self, id: natrix_store::io::IoId, request: natrix_store::io::IoRequest) {
+        if let Some(storage) = &self.storage {
+            storage.submit(id, request);
+        }
+    }
+
     fn check_password(&mut self, conn: ConnId, check: PasswordCheck) -> Result<(), String> {
         // bcrypt is slow by design: a worker thread runs it and wakes the loop.
         let controller = self.controller();
@@ -761,15 +789,13 @@ impl Runtime for EventLoop {
 /// Runs `server` on `listener` on the current thread until the core exits; `on_start` gets the
 /// [`Controller`] that feeds it operator inputs.
 pub fn serve(
-    listener: std::net::TcpListener,
-    monitor: Option<std::net::TcpListener>,
-    cluster: Option<ClusterListener>,
+    listeners: Listeners,
     server: Node,
     log: LogSink,
     tls: Option<TlsAcceptor>,
     on_start: impl FnOnce(Controller),
 ) -> io::Result<()> {
-    let event_loop = EventLoop::new(listener, monitor, cluster, server, log, tls)?;
+    let event_loop = EventLoop::new(listeners, server, log, tls)?;
     on_start(event_loop.controller());
     event_loop.run()
 }

@@ -63,6 +63,8 @@ pub(crate) enum Event {
     ),
     /// A route dial failed.
     DialFailed(DialId, String),
+    /// A storage request finished.
+    Io(natrix_store::io::IoCompletion),
 }
 
 /// A route's stream, whatever the network type behind it.
@@ -80,6 +82,9 @@ pub struct Listeners<L> {
     pub cluster: Option<L>,
     /// TLS for routes, both accepted and dialed (the cluster block's `tls`).
     pub cluster_tls: Option<natrix_driver::tls::RouteTls>,
+    /// JetStream's file executor, when JetStream is enabled (started, and the node's
+    /// recovery run through it).
+    pub storage: Option<natrix_driver::Storage>,
 }
 
 /// How a connection's bytes are protected.
@@ -130,6 +135,8 @@ struct Driver<L: Listener> {
     tls: Option<TlsAcceptor>,
     /// Route TLS, when configured.
     route_tls: Option<natrix_driver::tls::RouteTls>,
+    /// JetStream's file executor.
+    storage: Option<natrix_driver::Storage>,
     _net: std::marker::PhantomData<fn() -> L>,
 }
 
@@ -160,6 +167,7 @@ impl<L: Listener> Driver<L> {
             Event::TlsFailed(conn, error) => (Input::TlsFailed { conn, error }, None),
             Event::PasswordChecked(conn, ok) => (Input::PasswordChecked { conn, ok }, None),
             Event::DialFailed(dial, error) => (Input::DialFailed { dial, error }, None),
+            Event::Io(completion) => (Input::IoDone(completion), None),
             Event::Dialed(dial, address, stream, peer, local) => {
                 if let Some(id) = self.server.route_dialed(now, dial, peer, local) {
                     let secure = match &self.route_tls {
@@ -351,6 +359,12 @@ impl<L: Listener> Runtime for Driver<L> {
         Ok(())
     }
 
+    fn io(&mut self, id: natrix_store::io::IoId, request: natrix_store::io::IoRequest) {
+        if let Some(storage) = &self.storage {
+            storage.submit(id, request);
+        }
+    }
+
     fn check_password(&mut self, conn: ConnId, check: PasswordCheck) -> Result<(), String> {
         // bcrypt is slow by design: run it on the blocking pool, not the core task.
         let events = self.events.clone();
@@ -380,6 +394,7 @@ pub async fn serve<L: Listener>(
         monitor: None,
         cluster: None,
         cluster_tls: None,
+        storage: None,
     };
     serve_server(listeners, Node::new(config), log, commands, None).await
 }
@@ -409,6 +424,14 @@ pub async fn serve_observed<L: Listener>(
 ) -> io::Result<()> {
     let (events, mut event_rx) = mpsc::channel(EVENT_QUEUE);
     let write_deadline = server.config().write_deadline;
+    let mut storage = listeners.storage;
+    if let Some(storage) = storage.as_mut() {
+        let completions = events.clone();
+        storage.forward(move |completion| {
+            // The loop is gone once it stops: nothing waits for the completion then.
+            let _ = completions.blocking_send(Event::Io(completion));
+        })?;
+    }
     let mut driver: Driver<L> = Driver {
         server,
         origin: tokio::time::Instant::now(),
@@ -422,6 +445,7 @@ pub async fn serve_observed<L: Listener>(
         write_deadline,
         tls,
         route_tls: listeners.cluster_tls,
+        storage,
         _net: std::marker::PhantomData,
     };
     let mut listener = Some(listeners.client);

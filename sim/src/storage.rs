@@ -337,6 +337,8 @@ pub fn run(seed: u64) -> StorageOutcome {
         durability: Durability::Sync,
         limits: Limits::default(),
         first_seq: 1,
+        overhead: 0,
+        header_overhead: 0,
     };
     let setup = |error: String| StorageOutcome {
         plan: plan.clone(),

@@ -137,6 +137,8 @@ mod tests {
                 ..Limits::default()
             },
             first_seq: 1,
+            overhead: 0,
+            header_overhead: 0,
         };
         let mut stream = MemoryStream::new(config).expect("valid");
         for i in 0..5u8 {

@@ -28,6 +28,19 @@ pub struct StoreConfig {
     pub limits: Limits,
     /// The sequence of the first message (`first_seq`).
     pub first_seq: u64,
+    /// Bytes counted for each message besides its subject, headers and payload (what
+    /// `bytes` and `max_bytes` add; nats-server's stores count their framing).
+    pub overhead: u64,
+    /// Bytes counted besides those for a message with headers.
+    pub header_overhead: u64,
+}
+
+impl StoreConfig {
+    /// The size counted for a message with these parts.
+    pub fn size_of(&self, subject: &[u8], headers: &[u8], payload: &[u8]) -> u64 {
+        let framing = self.overhead + if headers.is_empty() { 0 } else { self.header_overhead };
+        (subject.len() + headers.len() + payload.len()) as u64 + framing
+    }
 }
 
 /// A message read back.
@@ -113,7 +126,7 @@ impl<T> StreamStore<T> {
                 continue;
             };
             if let Decoded::Record(record, _) = decode(bytes, location.offset as usize) {
-                index.insert(seq, meta_of(&record));
+                index.insert(seq, meta_of(&config, &record));
             }
         }
         index.raise_last_seq(log.last_seq());
@@ -143,7 +156,7 @@ impl<T> StreamStore<T> {
         now: i64,
         token: T,
     ) -> Result<(u64, Vec<u64>), AppendError> {
-        let size = (subject.len() + headers.len() + payload.len()) as u64;
+        let size = self.config.size_of(&subject, &headers, &payload);
         let seq = self.log.append(now, subject.clone(), headers, payload, Some(token))?;
         self.index.insert(
             seq,
@@ -155,6 +168,18 @@ impl<T> StreamStore<T> {
         );
         let removed = self.remove_over_limits(now)?;
         Ok((seq, removed))
+    }
+
+    /// Replaces the limits (a stream update) and removes what they no longer allow at `now`;
+    /// returns the sequences removed.
+    pub fn set_limits(&mut self, limits: Limits, now: i64) -> Result<Vec<u64>, AppendError> {
+        self.config.limits = limits;
+        self.remove_over_limits(now)
+    }
+
+    /// The store's settings.
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
     }
 
     /// Removes what the limits no longer allow at `now` (`max_age` expiry); returns the
@@ -302,10 +327,10 @@ pub fn subject_matches(filter: &[u8], subject: &[u8]) -> bool {
     }
 }
 
-fn meta_of(record: &Record) -> Meta {
+fn meta_of(config: &StoreConfig, record: &Record) -> Meta {
     Meta {
         subject: record.subject.clone(),
-        size: (record.subject.len() + record.headers.len() + record.payload.len()) as u64,
+        size: config.size_of(&record.subject, &record.headers, &record.payload),
         time: record.time,
     }
 }

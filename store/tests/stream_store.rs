@@ -128,6 +128,8 @@ proptest! {
             durability: Durability::Sync,
             limits: Limits { max_msgs, max_bytes: None, max_age: None, max_msgs_per_subject: per_subject },
             first_seq,
+            overhead: 0,
+            header_overhead: 0,
         };
         let mut rig = Rig { disk: MemFs::new(), next: 0 };
         rig.disk.run(IoId(0), &IoRequest::CreateDir { dir: dir() });
@@ -209,6 +211,8 @@ fn a_damaged_record_is_never_served() {
         durability: Durability::Sync,
         limits: Limits::default(),
         first_seq: 1,
+        overhead: 0,
+        header_overhead: 0,
     };
     let mut rig = Rig {
         disk: MemFs::new(),
@@ -279,6 +283,8 @@ proptest! {
             durability: Durability::Sync,
             limits: Limits::default(),
             first_seq: 1,
+            overhead: 0,
+            header_overhead: 0,
         };
         let mut rig = Rig { disk: MemFs::new(), next: 0 };
         rig.disk.run(IoId(0), &IoRequest::CreateDir { dir: dir() });

@@ -114,6 +114,9 @@ pub struct AccountSpec {
     pub exports: Vec<Export>,
     /// What this account takes from others.
     pub imports: Vec<Import>,
+    /// JetStream is enabled for it (`jetstream: enabled`, or a limits block; per-account
+    /// limits are not applied yet).
+    pub jetstream: bool,
 }
 
 /// Stream or service.

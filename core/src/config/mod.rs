@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod duration;
 pub mod format;
+pub mod jetstream;
 pub mod options;
 pub mod security;
 pub mod tls;
@@ -89,6 +90,11 @@ pub struct Config {
     pub start_unix_nanos: u64,
     /// Routes to other servers (`cluster`, `--cluster`, `--routes`); `None` runs alone.
     pub cluster: Option<cluster::ClusterSettings>,
+    /// JetStream, when enabled (`jetstream`, `-js`).
+    pub jetstream: Option<jetstream::JetStreamSettings>,
+    /// The top-level `store_dir` (`-sd`): JetStream's directory when the `jetstream` block
+    /// names none.
+    pub store_dir: String,
 }
 
 impl Config {
@@ -144,6 +150,8 @@ impl Default for Config {
             max_closed_clients: 10_000,
             start_unix_nanos: 0,
             cluster: None,
+            jetstream: None,
+            store_dir: String::new(),
         }
     }
 }

@@ -29,9 +29,6 @@ pub const NOT_YET_IMPLEMENTED: &[&str] = &[
     "gateway",
     "leaf",
     "leafnodes",
-    "store_dir",
-    "storedir",
-    "jetstream",
     "logfile_size_limit",
     "log_size_limit",
     "logfile_max_num",
@@ -119,6 +116,23 @@ pub fn apply(map: &Map, config: &mut Config) -> Result<Applied, Vec<ConfError>> 
                         config.cluster = Some(settings);
                         applied.not_implemented.extend(parsed.not_implemented);
                         applied.warnings.extend(parsed.warnings);
+                    }
+                    Err(e) => errors.extend(located(e)),
+                }
+                continue;
+            }
+            "jetstream" => {
+                let mut settings = config.jetstream.clone().unwrap_or_default();
+                match super::jetstream::parse(value, &mut settings) {
+                    Ok(parsed) => {
+                        if parsed.store_dir_set && !config.store_dir.is_empty() {
+                            errors.push(ConfError {
+                                at: Some(key_at.clone()),
+                                message: "Duplicate 'store_dir' configuration".to_string(),
+                            });
+                        }
+                        config.jetstream = parsed.enabled.then_some(settings);
+                        applied.not_implemented.extend(parsed.not_implemented);
                     }
                     Err(e) => errors.extend(located(e)),
                 }
@@ -296,6 +310,15 @@ fn apply_key(
             }
         }
         "host" | "net" => config.host = string(key, value)?,
+        "store_dir" | "storedir" => {
+            if config.jetstream.as_ref().is_some_and(|js| !js.store_dir.is_empty()) {
+                return Err(ConfError {
+                    at: None,
+                    message: "Duplicate 'store_dir' configuration".to_string(),
+                });
+            }
+            config.store_dir = string(key, value)?;
+        }
         "port" => config.port = port_number(int(key, value)?)?,
         "server_name" => {
             let name = string(key, value)?;

@@ -467,15 +467,19 @@ fn parse_account(
             }),
             "exports" => parse_exports(value).map(|exports| spec.exports = exports),
             "imports" => parse_imports(value).map(|imports| spec.imports = imports),
+            "jetstream" => {
+                spec.jetstream = match &value.value {
+                    Value::Bool(b) => *b,
+                    Value::String(s) => !matches!(s.to_ascii_lowercase().as_str(), "disabled" | "disable"),
+                    _ => true,
+                };
+                if matches!(value.value, Value::Map(_)) {
+                    skipped.push((format!("accounts.{name}.jetstream limits"), key_at.clone()));
+                }
+                Ok(())
+            }
             // Known to nats-server, not built here: reported at start-up.
-            "default_permissions"
-            | "limits"
-            | "mappings"
-            | "maps"
-            | "jetstream"
-            | "nkey"
-            | "msg_trace"
-            | "trace_dest" => {
+            "default_permissions" | "limits" | "mappings" | "maps" | "nkey" | "msg_trace" | "trace_dest" => {
                 skipped.push((format!("accounts.{name}.{key}"), key_at.clone()));
                 Ok(())
             }

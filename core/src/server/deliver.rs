@@ -280,7 +280,12 @@ impl Server {
     /// Queues `message` for the part of the server that subscribed for it (see `internal.rs`).
     /// True if it took it: a request, which the component will answer.
     fn deliver_internal(&mut self, to: Internal, account: AccountId, message: &Message<'_>) -> bool {
-        let Some(reply) = message.reply else { return false };
+        // Requests need somewhere to answer; a stream stores what has no reply too.
+        let reply = match (message.reply, to) {
+            (Some(reply), _) => reply,
+            (None, Internal::Stream(_)) => &[],
+            (None, _) => return false,
+        };
         let start = message.header_len.unwrap_or(0);
         let end = message.framed.len().saturating_sub(2).max(start);
         self.internal.push_back(super::internal::InternalMessage {
@@ -288,6 +293,7 @@ impl Server {
             account,
             subject: message.subject.into(),
             reply: reply.into(),
+            headers: message.framed.slice(..start),
             body: message.framed.slice(start..end),
         });
         true

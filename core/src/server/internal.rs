@@ -31,8 +31,10 @@ pub struct InternalMessage {
     pub account: AccountId,
     /// Its subject.
     pub subject: Box<[u8]>,
-    /// Where to answer.
+    /// Where to answer (empty when the publisher gave no reply subject).
     pub reply: Box<[u8]>,
+    /// The header block (empty when none).
+    pub headers: Bytes,
     /// The payload (headers left out).
     pub body: Bytes,
 }
@@ -62,6 +64,32 @@ impl Server {
             let sub = Subscription::of(Subscriber::Internal(Internal::ServerRequests), subject.as_bytes(), None);
             // The subjects are literal and valid.
             let _ = self.accounts[system.0 as usize].subscribe(sub);
+        }
+    }
+
+    /// Subscribes `to` to `subject` in `account` (JetStream's API and streams' subjects).
+    pub(crate) fn subscribe_internal(&mut self, account: AccountId, subject: &[u8], to: Internal) {
+        let Some(acc) = self.accounts.get_mut(account.0 as usize) else {
+            return;
+        };
+        let sub = Subscription::of(Subscriber::Internal(to), subject, None);
+        // Stream subjects are checked valid when the stream is created.
+        let _ = acc.subscribe(sub);
+    }
+
+    /// Drops every subscription of `to` in `account`.
+    pub(crate) fn unsubscribe_internal(&mut self, account: AccountId, to: Internal) {
+        let Some(acc) = self.accounts.get_mut(account.0 as usize) else {
+            return;
+        };
+        let keys: Vec<_> = acc
+            .subs
+            .iter()
+            .filter(|(_, s)| s.subscriber == Subscriber::Internal(to))
+            .map(|(k, _)| SubKey(k as u32))
+            .collect();
+        for key in keys {
+            acc.unsubscribe(key);
         }
     }
 

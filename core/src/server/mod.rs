@@ -92,6 +92,8 @@ pub enum Input {
     /// Fresh process figures (resident memory, CPU) for monitoring; runtimes or the binary
     /// send them now and then.
     ProcessStats(ProcessStats),
+    /// An [`Output::Io`] request finished (JetStream's storage).
+    IoDone(natrix_store::io::IoCompletion),
     /// The answer to [`Output::CheckPassword`].
     PasswordChecked {
         /// The connection.
@@ -156,6 +158,9 @@ pub enum Output {
         /// Where to connect.
         address: String,
     },
+    /// Run a storage IO request on the file executor, in the order given, and answer with
+    /// [`Input::IoDone`].
+    Io(natrix_store::io::IoId, natrix_store::io::IoRequest),
     /// A line for the server log.
     Log {
         /// Severity.
@@ -471,7 +476,7 @@ impl Server {
             Input::TlsFailed { conn, error } => self.on_tls_failed(conn, &error),
             Input::PasswordChecked { conn, ok } => self.on_password_checked(conn, ok),
             // Monitoring's: the node hands it there.
-            Input::ProcessStats(_) => {}
+            Input::ProcessStats(_) | Input::IoDone(_) => {}
             Input::DialFailed { dial, error } => self.on_dial_failed(dial, &error),
         }
         self.finish_input();
@@ -828,6 +833,7 @@ impl Server {
             go: self.config.toolchain.clone(),
             headers: true,
             max_payload: self.config.max_payload,
+            jetstream: self.config.jetstream.is_some(),
             ..Info::default()
         }
     }
@@ -850,6 +856,40 @@ impl Server {
             ..self.base_info()
         };
         encode::info_line(&info)
+    }
+
+    /// The accounts JetStream serves, with their names: the global account when no accounts
+    /// are configured, otherwise those whose configuration enables it (as nats-server).
+    pub fn jetstream_accounts(&self) -> Vec<(AccountId, String)> {
+        let enabled = |name: &str| {
+            if self.config.accounts.is_empty() {
+                name == crate::ids::GLOBAL_ACCOUNT
+            } else {
+                self.config
+                    .accounts
+                    .iter()
+                    .any(|spec| spec.name == name && spec.jetstream)
+            }
+        };
+        self.accounts
+            .iter()
+            .enumerate()
+            .filter(|(i, account)| Some(AccountId(*i as u32)) != self.system_account && enabled(&account.name))
+            .map(|(i, account)| (AccountId(i as u32), account.name.clone()))
+            .collect()
+    }
+
+    /// Every account but the system account.
+    pub fn non_system_accounts(&self) -> Vec<AccountId> {
+        (0..self.accounts.len() as u32)
+            .map(AccountId)
+            .filter(|id| Some(*id) != self.system_account)
+            .collect()
+    }
+
+    /// Queues an output another component produced (JetStream's IO and log lines).
+    pub(crate) fn emit(&mut self, output: Output) {
+        self.outputs.push_back(output);
     }
 
     /// Emits a log line, building it only if its level is enabled.

@@ -46,11 +46,24 @@ pub struct Harness {
     pub password_checks: Vec<(ConnId, crate::auth::credentials::PasswordCheck)>,
     /// Route dials the server asked for and the test has not answered.
     pub dials: Vec<(crate::cluster::DialId, String)>,
+    /// The disk JetStream's IO runs on, at once and in order (a model file system).
+    pub disk: natrix_store::memory::MemFs,
 }
 
 impl Harness {
     /// A server with `config`.
     pub fn new(config: Config) -> Self {
+        Harness::new_unstarted(config).started()
+    }
+
+    /// A server with `config` whose store is `disk` (a restart keeps the disk).
+    pub fn with_disk(config: Config, disk: natrix_store::memory::MemFs) -> Self {
+        let mut harness = Harness::new_unstarted(config);
+        harness.disk = disk;
+        harness.started()
+    }
+
+    fn new_unstarted(config: Config) -> Self {
         Harness {
             server: Node::new(config),
             now: Instant::from_nanos(1_000_000_000),
@@ -62,7 +75,15 @@ impl Harness {
             exited: false,
             defer_password_checks: false,
             password_checks: Vec::new(),
+            disk: natrix_store::memory::MemFs::new(),
         }
+    }
+
+    /// Runs the node's start-up (JetStream's recovery), its IO on `disk`.
+    fn started(mut self) -> Self {
+        self.server.start(self.now);
+        self.drain();
+        self
     }
 
     /// Accepts a connection and returns its id; its INFO is in `unread`.
@@ -214,6 +235,7 @@ impl Harness {
     fn drain(&mut self) {
         let mut writes = Vec::new();
         let mut checks = Vec::new();
+        let mut io = Vec::new();
         while let Some(output) = self.server.poll_output() {
             match output {
                 Output::Write(id) => writes.push(id),
@@ -231,7 +253,13 @@ impl Harness {
                 Output::Log { level, message } => self.logs.push(format!("{} {message}", level.tag())),
                 Output::CheckPassword { conn, check } => checks.push((conn, check)),
                 Output::Dial { dial, address } => self.dials.push((dial, address)),
+                Output::Io(id, request) => io.push(self.disk.run(id, &request)),
             }
+        }
+        // The file executor's completions, in order, each fed in and drained.
+        for completion in io {
+            self.server.handle(self.now, Input::IoDone(completion));
+            self.drain();
         }
         // The runtime's worker answers password checks; here, at once, in order.
         if self.defer_password_checks {

@@ -1,0 +1,1225 @@
+//! JetStream on one server: streams, their `$JS.API` requests, publishes into them and their
+//! acknowledgements, and recovery at start-up. A component of the [`crate::Node`], next to the
+//! server: it never reads the server. The node hands it what its internal subscriptions
+//! received and the completions of its IO; it answers with [`Effect`]s the node carries out
+//! (replies through the server's internal-publish path, subscriptions, IO requests for the
+//! runtime's file executor, log lines).
+//!
+//! A publish is acknowledged only once the store says it is durable (the fsync that covers it
+//! completed, group-committed with the appends around it); a failed write or sync answers the
+//! publishes it covered with an error and stops the stream taking writes.
+
+pub mod api;
+pub mod config;
+pub mod errors;
+mod publish;
+mod recovery;
+pub mod stream;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bytes::Bytes;
+use natrix_store::commit::Durability;
+use natrix_store::io::{IoCompletion, IoError, IoId, IoRequest, StorePath};
+use natrix_store::stream::{Event, ReadError};
+use serde::Serialize;
+
+use self::api::{kind, ErrorResponse, Request};
+use self::config::{Storage, StreamConfig};
+use self::errors::ApiError;
+use self::stream::{Step, Stream, Token};
+use crate::config::jetstream::{JetStreamSettings, SyncPolicy};
+use crate::ids::AccountId;
+use crate::log::Level;
+
+/// Identifies a stream for the node's subscriptions.
+pub type StreamId = u32;
+
+/// What the node must do for JetStream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Publish `payload` on `subject` in `account` (an API answer or a PubAck).
+    Reply {
+        /// The account.
+        account: AccountId,
+        /// The reply subject.
+        subject: Box<[u8]>,
+        /// The body.
+        payload: Vec<u8>,
+    },
+    /// Deliver what is published on `subject` in `account` to stream `stream`.
+    Subscribe {
+        /// The account.
+        account: AccountId,
+        /// The stream's subject.
+        subject: String,
+        /// The stream.
+        stream: StreamId,
+    },
+    /// Stop delivering to stream `stream`.
+    Unsubscribe {
+        /// The account.
+        account: AccountId,
+        /// The stream.
+        stream: StreamId,
+    },
+    /// Run an IO request on the file executor; its completion comes back to
+    /// [`JetStream::complete`].
+    Io(IoId, IoRequest),
+    /// A log line.
+    Log(Level, String),
+}
+
+/// Who waits for an IO completion.
+#[derive(Debug, Clone)]
+enum Owner {
+    Stream(StreamId),
+    Chain(u64),
+    Recovery(recovery::Step),
+}
+
+/// A sequence of requests run in order (the executor keeps submission order), acted on when
+/// the last completes.
+#[derive(Debug)]
+struct Chain {
+    remaining: usize,
+    error: Option<IoError>,
+    then: ChainDone,
+}
+
+/// What a finished chain answers.
+#[derive(Debug)]
+enum ChainDone {
+    /// A stream's metadata is durable: subscribe it (when new) and answer.
+    Saved {
+        stream: StreamId,
+        reply: Box<[u8]>,
+        created: bool,
+    },
+    /// A stream's files are gone.
+    Removed { account: AccountId, reply: Box<[u8]> },
+}
+
+/// The stream metadata file's content.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct Meta {
+    config: StreamConfig,
+    created: i64,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct JetStream {
+    settings: JetStreamSettings,
+    server_name: String,
+    /// Accounts with JetStream, by id, with their names (their directories).
+    accounts: BTreeMap<AccountId, String>,
+    streams: BTreeMap<StreamId, Stream>,
+    by_name: BTreeMap<(AccountId, String), StreamId>,
+    next_stream: StreamId,
+    next_io: u64,
+    owners: BTreeMap<IoId, Owner>,
+    chains: BTreeMap<u64, Chain>,
+    next_chain: u64,
+    /// Purge counts, per stream, in the order their acknowledgements come.
+    purges: BTreeMap<StreamId, VecDeque<u64>>,
+    effects: VecDeque<Effect>,
+    recovery: Option<recovery::Recovery>,
+    /// API requests that came during recovery, answered once it is done.
+    held: VecDeque<(AccountId, String, Box<[u8]>, Bytes)>,
+    /// Per account: API requests answered, and errors among them.
+    api: BTreeMap<AccountId, (u64, u64)>,
+    /// The wall-clock time of the last input, Unix nanoseconds.
+    last_now: i64,
+}
+
+impl JetStream {
+    /// JetStream with `settings` for `accounts` (id and name each).
+    pub fn new(settings: JetStreamSettings, server_name: String, accounts: Vec<(AccountId, String)>) -> Self {
+        JetStream {
+            settings,
+            server_name,
+            accounts: accounts.into_iter().collect(),
+            streams: BTreeMap::new(),
+            by_name: BTreeMap::new(),
+            next_stream: 1,
+            next_io: 0,
+            owners: BTreeMap::new(),
+            chains: BTreeMap::new(),
+            next_chain: 0,
+            purges: BTreeMap::new(),
+            effects: VecDeque::new(),
+            recovery: None,
+            held: VecDeque::new(),
+            api: BTreeMap::new(),
+            last_now: 0,
+        }
+    }
+
+    /// The next thing the node must do.
+    pub fn poll_effect(&mut self) -> Option<Effect> {
+        self.effects.pop_front()
+    }
+
+    /// Whether start-up recovery is done (the node serves clients only then).
+    pub fn ready(&self) -> bool {
+        self.recovery.is_none()
+    }
+
+    /// Whether `account` has JetStream.
+    pub fn enabled_for(&self, account: AccountId) -> bool {
+        self.accounts.contains_key(&account)
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &JetStreamSettings {
+        &self.settings
+    }
+
+    /// Streams, and bytes stored in memory and on file.
+    pub fn usage(&self) -> (u64, u64, u64) {
+        let mut memory = 0;
+        let mut file = 0;
+        for stream in self.streams.values() {
+            let bytes = stream.store.state().bytes;
+            match stream.config.storage {
+                Storage::Memory => memory += bytes,
+                Storage::File => file += bytes,
+            }
+        }
+        (self.streams.len() as u64, memory, file)
+    }
+
+    /// API requests answered and errors, over every account.
+    pub fn api_totals(&self) -> (u64, u64) {
+        self.api.values().fold((0, 0), |(t, e), (at, ae)| (t + at, e + ae))
+    }
+
+    fn durability(&self) -> Durability {
+        // An interval is accepted, but every acknowledgement still waits for its fsync until
+        // the interval opt-out is built (docs/compatibility.md).
+        match self.settings.sync {
+            SyncPolicy::Always | SyncPolicy::Interval(_) => Durability::Sync,
+        }
+    }
+
+    fn log(&mut self, level: Level, message: impl Into<String>) {
+        self.effects.push_back(Effect::Log(level, message.into()));
+    }
+
+    fn io(&mut self, owner: Owner, request: IoRequest) {
+        self.next_io += 1;
+        let id = IoId(self.next_io);
+        self.owners.insert(id, owner);
+        self.effects.push_back(Effect::Io(id, request));
+    }
+
+    fn chain(&mut self, requests: Vec<IoRequest>, then: ChainDone) {
+        self.next_chain += 1;
+        let chain = self.next_chain;
+        self.chains.insert(
+            chain,
+            Chain {
+                remaining: requests.len(),
+                error: None,
+                then,
+            },
+        );
+        for request in requests {
+            self.io(Owner::Chain(chain), request);
+        }
+    }
+
+    fn reply(&mut self, account: AccountId, subject: &[u8], payload: Vec<u8>) {
+        if subject.is_empty() {
+            return;
+        }
+        self.effects.push_back(Effect::Reply {
+            account,
+            subject: subject.into(),
+            payload,
+        });
+    }
+
+    /// Answers an API request with `body`, counting it.
+    fn answer(&mut self, account: AccountId, reply: &[u8], body: &impl Serialize) {
+        self.api.entry(account).or_default().0 += 1;
+        let payload = serde_json::to_vec(body).unwrap_or_default();
+        self.reply(account, reply, payload);
+    }
+
+    /// Answers with an error of `response_type`, with the fields nats-server keeps after it.
+    fn answer_error(
+        &mut self,
+        account: AccountId,
+        reply: &[u8],
+        response_type: &str,
+        error: ApiError,
+        extra: api::Extra,
+    ) {
+        // nats-server counts a delete of a sequence it does not have as a request, not an error.
+        let counted = !matches!(error.err_code, 10043) && error.description != "stream store EOF";
+        if counted {
+            self.api.entry(account).or_default().1 += 1;
+        }
+        let body = ErrorResponse {
+            kind: kind(response_type),
+            error,
+            extra,
+        };
+        self.answer(account, reply, &body);
+    }
+
+    /// Handles a message published on `$JS.API.>` in `account`.
+    pub fn api(&mut self, now: i64, account: AccountId, subject: &str, reply: &[u8], body: Bytes) {
+        if !self.ready() {
+            self.held.push_back((account, subject.to_string(), reply.into(), body));
+            return;
+        }
+        let Some(request) = Request::parse(subject) else { return };
+        if !self.enabled_for(account) {
+            let response_type = response_type(&request);
+            self.answer_error(
+                account,
+                reply,
+                response_type,
+                ApiError::not_enabled_for_account(),
+                api::Extra::none(),
+            );
+            return;
+        }
+        match request {
+            Request::AccountInfo => self.account_info(account, reply),
+            Request::Create(name) => self.create(now, account, &name, reply, &body, false),
+            Request::Update(name) => self.create(now, account, &name, reply, &body, true),
+            Request::Info(name) => self.info(now, account, &name, reply, &body),
+            Request::Names => self.names(account, reply, &body, false, now),
+            Request::List => self.names(account, reply, &body, true, now),
+            Request::Delete(name) => self.delete_stream(account, &name, reply),
+            Request::Purge(name) => self.purge(now, account, &name, reply, &body),
+            Request::MsgGet(name) => self.msg_get(account, &name, reply, &body),
+            Request::MsgDelete(name) => self.msg_delete(now, account, &name, reply, &body),
+        }
+    }
+
+    fn stream_id(&self, account: AccountId, name: &str) -> Option<StreamId> {
+        self.by_name.get(&(account, name.to_string())).copied()
+    }
+
+    fn account_info(&mut self, account: AccountId, reply: &[u8]) {
+        let mut memory = 0;
+        let mut storage = 0;
+        let mut streams = 0;
+        for stream in self.streams.values().filter(|s| s.account == account) {
+            streams += 1;
+            let bytes = stream.store.state().bytes;
+            match stream.config.storage {
+                Storage::Memory => memory += bytes,
+                Storage::File => storage += bytes,
+            }
+        }
+        let (total, errors) = self.api.get(&account).copied().unwrap_or_default();
+        let body = api::AccountInfoResponse {
+            kind: kind("account_info_response"),
+            memory,
+            storage,
+            reserved_memory: 0,
+            reserved_storage: 0,
+            streams,
+            consumers: 0,
+            domain: self.settings.domain.clone(),
+            limits: api::AccountLimits {
+                max_memory: -1,
+                max_storage: -1,
+                max_streams: -1,
+                max_consumers: -1,
+                max_ack_pending: -1,
+                memory_max_stream_bytes: -1,
+                storage_max_stream_bytes: -1,
+                max_bytes_required: false,
+            },
+            api: api::ApiStats { total, errors },
+        };
+        self.answer(account, reply, &body);
+    }
+
+    /// STREAM.CREATE and STREAM.UPDATE.
+    fn create(&mut self, now: i64, account: AccountId, name: &str, reply: &[u8], body: &[u8], update: bool) {
+        let response_type = if update {
+            "stream_update_response"
+        } else {
+            "stream_create_response"
+        };
+        let refuse =
+            |js: &mut Self, error: ApiError| js.answer_error(account, reply, response_type, error, api::Extra::none());
+        let requested: StreamConfig = if body.is_empty() {
+            StreamConfig::default()
+        } else {
+            match serde_json::from_slice(body) {
+                Ok(config) => config,
+                Err(error) => return refuse(self, invalid_json(&error)),
+            }
+        };
+        if requested.name != name {
+            return refuse(self, ApiError::stream_mismatch());
+        }
+        let config = match requested.checked() {
+            Ok(config) => config,
+            Err(error) => return refuse(self, error),
+        };
+        let existing = self.stream_id(account, name);
+        if let Some(other) = self.overlapping(account, &config, existing) {
+            let _ = other;
+            return refuse(self, ApiError::subjects_overlap());
+        }
+        match (existing, update) {
+            (None, true) => refuse(self, ApiError::stream_not_found()),
+            (Some(id), false) => {
+                let same = self.streams.get(&id).is_some_and(|s| s.config == config);
+                if same {
+                    self.answer_stream(now, id, reply, response_type, Some(true));
+                } else {
+                    refuse(self, ApiError::stream_name_exists());
+                }
+            }
+            (Some(id), true) => {
+                let Some(stream) = self.streams.get_mut(&id) else {
+                    return;
+                };
+                if let Some(error) = config.update_refused(&stream.config) {
+                    return refuse(self, error);
+                }
+                let old_subjects = stream.config.subjects.clone();
+                stream.config = config.clone();
+                let limits = stream::store_config(&config, Durability::Sync).limits;
+                if let Err(error) = stream.store.set_limits(limits, now) {
+                    return refuse(self, ApiError::update_failed(error));
+                }
+                if old_subjects != config.subjects {
+                    self.effects.push_back(Effect::Unsubscribe { account, stream: id });
+                    self.subscribe(id);
+                }
+                self.pump(id);
+                self.save(id, reply.into(), false);
+            }
+            (None, false) => {
+                let Some(account_name) = self.accounts.get(&account).cloned() else {
+                    return;
+                };
+                let dir = match StorePath::new(&account_name)
+                    .and_then(|a| a.join("streams"))
+                    .and_then(|s| s.join(name))
+                {
+                    Ok(dir) => dir,
+                    Err(error) => return refuse(self, ApiError::create_failed(error)),
+                };
+                let durability = self.durability();
+                let stream = match Stream::new(account, config, now, dir, durability) {
+                    Ok(stream) => stream,
+                    Err(error) => return refuse(self, ApiError::create_failed(error)),
+                };
+                let id = self.next_stream;
+                self.next_stream += 1;
+                self.by_name.insert((account, name.to_string()), id);
+                self.streams.insert(id, stream);
+                self.save(id, reply.into(), true);
+            }
+        }
+    }
+
+    /// Another stream in `account` whose subjects collide with `config`'s.
+    fn overlapping(&self, account: AccountId, config: &StreamConfig, except: Option<StreamId>) -> Option<StreamId> {
+        self.streams.iter().find_map(|(id, stream)| {
+            let collides = stream.account == account
+                && Some(*id) != except
+                && stream.config.subjects.iter().any(|theirs| {
+                    config
+                        .subjects
+                        .iter()
+                        .any(|ours| crate::subject::collide(theirs.as_bytes(), ours.as_bytes()))
+                });
+            collides.then_some(*id)
+        })
+    }
+
+    fn subscribe(&mut self, id: StreamId) {
+        let Some(stream) = self.streams.get(&id) else { return };
+        let account = stream.account;
+        for subject in stream.config.subjects.clone() {
+            self.effects.push_back(Effect::Subscribe {
+                account,
+                subject,
+                stream: id,
+            });
+        }
+    }
+
+    /// Writes a stream's metadata durably (file storage), then answers; memory streams
+    /// answer at once.
+    fn save(&mut self, id: StreamId, reply: Box<[u8]>, created: bool) {
+        let Some(stream) = self.streams.get(&id) else { return };
+        if stream.in_memory() {
+            return self.saved(id, &reply, created, None);
+        }
+        let meta = Meta {
+            config: stream.config.clone(),
+            created: stream.created,
+        };
+        let data = Bytes::from(serde_json::to_vec(&meta).unwrap_or_default());
+        let dir = stream.dir.clone();
+        let paths = (|| {
+            Ok::<_, natrix_store::io::InvalidPath>((
+                dir.join("msgs")?,
+                dir.join("meta.json.tmp")?,
+                dir.join("meta.json")?,
+            ))
+        })();
+        let Ok((msgs, tmp, file)) = paths else { return };
+        let mut requests = vec![
+            IoRequest::CreateDir { dir: msgs },
+            IoRequest::Write {
+                path: tmp.clone(),
+                offset: 0,
+                data: data.clone(),
+            },
+            IoRequest::Truncate {
+                path: tmp.clone(),
+                len: data.len() as u64,
+            },
+            IoRequest::Sync { path: tmp.clone() },
+            IoRequest::Rename { from: tmp, to: file },
+            IoRequest::SyncDir { dir: Some(dir.clone()) },
+        ];
+        if created {
+            // The new directories' entries, up to the store's own.
+            let mut parent = dir.parent();
+            while let Some(p) = parent {
+                parent = p.parent();
+                requests.push(IoRequest::SyncDir { dir: Some(p) });
+            }
+            requests.push(IoRequest::SyncDir { dir: None });
+        }
+        self.chain(
+            requests,
+            ChainDone::Saved {
+                stream: id,
+                reply,
+                created,
+            },
+        );
+    }
+
+    fn saved(&mut self, id: StreamId, reply: &[u8], created: bool, error: Option<IoError>) {
+        let Some(stream) = self.streams.get(&id) else { return };
+        let account = stream.account;
+        let response_type = if created {
+            "stream_create_response"
+        } else {
+            "stream_update_response"
+        };
+        if let Some(error) = error {
+            if created {
+                self.forget(id);
+            }
+            let text = format!("could not write stream metadata: {error}");
+            self.log(Level::Error, format!("JetStream {text}"));
+            return self.answer_error(
+                account,
+                reply,
+                response_type,
+                ApiError::create_failed(text),
+                api::Extra::none(),
+            );
+        }
+        if created {
+            self.subscribe(id);
+        }
+        // A repeated create answers did_create too, as nats-server does.
+        self.answer_stream(0, id, reply, response_type, created.then_some(true));
+    }
+
+    fn forget(&mut self, id: StreamId) {
+        if let Some(stream) = self.streams.remove(&id) {
+            self.by_name.retain(|_, s| *s != id);
+            self.purges.remove(&id);
+            self.effects.push_back(Effect::Unsubscribe {
+                account: stream.account,
+                stream: id,
+            });
+        }
+    }
+
+    /// The state object of a stream's info.
+    fn state(&self, id: StreamId, request: &api::InfoRequest) -> api::StreamState {
+        let Some(stream) = self.streams.get(&id) else {
+            return api::StreamState {
+                messages: 0,
+                bytes: 0,
+                first_seq: 0,
+                first_ts: api::ZERO_TIME.into(),
+                last_seq: 0,
+                last_ts: api::ZERO_TIME.into(),
+                num_subjects: 0,
+                subjects: None,
+                num_deleted: 0,
+                deleted: None,
+                consumer_count: 0,
+            };
+        };
+        let state = stream.store.state();
+        let (first, last) = stream.times();
+        let last = last.or(stream.last_time);
+        let subjects = (!request.subjects_filter.is_empty()).then(|| {
+            stream
+                .store
+                .index()
+                .subjects()
+                .filter(|(subject, _)| {
+                    natrix_store::stream::subject_matches(request.subjects_filter.as_bytes(), subject)
+                })
+                .map(|(subject, count)| (String::from_utf8_lossy(subject).into_owned(), count))
+                .collect::<BTreeMap<_, _>>()
+        });
+        let deleted = request.deleted_details.then(|| {
+            let index = stream.store.index();
+            (state.first_seq..=state.last_seq)
+                .filter(|seq| index.get(*seq).is_none())
+                .collect::<Vec<_>>()
+        });
+        // A stream that never held a message says 0 (unless it starts elsewhere).
+        let never_used = state.last_seq == 0 && stream.config.first_seq == 0;
+        api::StreamState {
+            messages: state.msgs,
+            bytes: state.bytes,
+            first_seq: if never_used { 0 } else { state.first_seq },
+            first_ts: api::time(first),
+            last_seq: state.last_seq,
+            last_ts: api::time(last),
+            num_subjects: state.num_subjects,
+            subjects: subjects.filter(|s| !s.is_empty()),
+            num_deleted: if request.deleted_details { state.num_deleted } else { 0 },
+            deleted: deleted.filter(|d| !d.is_empty()),
+            consumer_count: 0,
+        }
+    }
+
+    fn answer_stream(&mut self, now: i64, id: StreamId, reply: &[u8], response_type: &str, did_create: Option<bool>) {
+        let Some(stream) = self.streams.get(&id) else { return };
+        let account = stream.account;
+        let now = if now == 0 { self.last_now } else { now };
+        let body = api::CreateResponse {
+            kind: kind(response_type),
+            config: &stream.config,
+            created: api::time(Some(stream.created)),
+            state: self.state(id, &api::InfoRequest::default()),
+            ts: api::time(Some(now)),
+            did_create,
+        };
+        let payload = serde_json::to_vec(&body).unwrap_or_default();
+        self.api.entry(account).or_default().0 += 1;
+        self.reply(account, reply, payload);
+    }
+
+    fn info(&mut self, now: i64, account: AccountId, name: &str, reply: &[u8], body: &[u8]) {
+        let paging = api::Extra::paging;
+        let request: api::InfoRequest = if body.is_empty() {
+            api::InfoRequest::default()
+        } else {
+            match serde_json::from_slice(body) {
+                Ok(request) => request,
+                Err(error) => {
+                    return self.answer_error(
+                        account,
+                        reply,
+                        "stream_info_response",
+                        invalid_json(&error),
+                        paging(0, 0),
+                    )
+                }
+            }
+        };
+        let Some(id) = self.stream_id(account, name) else {
+            return self.answer_error(
+                account,
+                reply,
+                "stream_info_response",
+                ApiError::stream_not_found(),
+                paging(0, 0),
+            );
+        };
+        let state = self.state(id, &request);
+        let Some(stream) = self.streams.get(&id) else { return };
+        let (total, limit) = match &state.subjects {
+            Some(subjects) => (subjects.len() as u64, 100_000),
+            None if !request.subjects_filter.is_empty() => (0, 100_000),
+            None => (0, 0),
+        };
+        let body = api::InfoResponse {
+            kind: kind("stream_info_response"),
+            total,
+            offset: 0,
+            limit,
+            config: &stream.config,
+            created: api::time(Some(stream.created)),
+            state,
+            cluster: api::ClusterInfo {
+                leader: self.server_name.clone(),
+            },
+            ts: api::time(Some(now)),
+        };
+        let payload = serde_json::to_vec(&body).unwrap_or_default();
+        self.api.entry(account).or_default().0 += 1;
+        self.reply(account, reply, payload);
+    }
+
+    fn names(&mut self, account: AccountId, reply: &[u8], body: &[u8], list: bool, now: i64) {
+        let response_type = if list {
+            "stream_list_response"
+        } else {
+            "stream_names_response"
+        };
+        let request: api::NamesRequest = if body.is_empty() {
+            api::NamesRequest::default()
+        } else {
+            match serde_json::from_slice(body) {
+                Ok(request) => request,
+                Err(error) => {
+                    return self.answer_error(account, reply, response_type, invalid_json(&error), api::Extra::none())
+                }
+            }
+        };
+        let matching: Vec<StreamId> = self
+            .by_name
+            .iter()
+            .filter(|((a, _), _)| *a == account)
+            .map(|(_, id)| *id)
+            .filter(|id| {
+                request.subject.is_empty()
+                    || self.streams.get(id).is_some_and(|s| {
+                        s.config
+                            .subjects
+                            .iter()
+                            .any(|subj| crate::subject::collide(subj.as_bytes(), request.subject.as_bytes()))
+                    })
+            })
+            .collect();
+        let total = matching.len() as u64;
+        let limit: u64 = if list { 256 } else { 1024 };
+        let page: Vec<StreamId> = matching
+            .into_iter()
+            .skip(request.offset as usize)
+            .take(limit as usize)
+            .collect();
+        let payload = if list {
+            let streams = page
+                .iter()
+                .filter_map(|id| {
+                    let stream = self.streams.get(id)?;
+                    Some(api::ListEntry {
+                        config: &stream.config,
+                        created: api::time(Some(stream.created)),
+                        state: self.state(*id, &api::InfoRequest::default()),
+                        ts: api::time(Some(now)),
+                    })
+                })
+                .collect();
+            serde_json::to_vec(&api::ListResponse {
+                kind: kind(response_type),
+                total,
+                offset: request.offset,
+                limit,
+                streams,
+            })
+        } else {
+            let names: Vec<String> = page
+                .iter()
+                .filter_map(|id| self.streams.get(id).map(|s| s.config.name.clone()))
+                .collect();
+            serde_json::to_vec(&api::NamesResponse {
+                kind: kind(response_type),
+                total,
+                offset: request.offset,
+                limit,
+                streams: (!names.is_empty()).then_some(names),
+            })
+        };
+        self.api.entry(account).or_default().0 += 1;
+        self.reply(account, reply, payload.unwrap_or_default());
+    }
+
+    fn delete_stream(&mut self, account: AccountId, name: &str, reply: &[u8]) {
+        let Some(id) = self.stream_id(account, name) else {
+            return self.answer_error(
+                account,
+                reply,
+                "stream_delete_response",
+                ApiError::stream_not_found(),
+                api::Extra::none(),
+            );
+        };
+        let Some(stream) = self.streams.get(&id) else { return };
+        let dir = stream.dir.clone();
+        let memory = stream.in_memory();
+        self.forget(id);
+        if memory {
+            return self.deleted(account, reply);
+        }
+        let mut requests = vec![IoRequest::RemoveDir { dir: dir.clone() }];
+        requests.push(IoRequest::SyncDir { dir: dir.parent() });
+        self.chain(
+            requests,
+            ChainDone::Removed {
+                account,
+                reply: reply.into(),
+            },
+        );
+    }
+
+    fn deleted(&mut self, account: AccountId, reply: &[u8]) {
+        let body = api::SuccessResponse {
+            kind: kind("stream_delete_response"),
+            success: true,
+        };
+        self.answer(account, reply, &body);
+    }
+
+    fn purge(&mut self, now: i64, account: AccountId, name: &str, reply: &[u8], body: &[u8]) {
+        let count = api::Extra::purged;
+        let request: api::PurgeRequest = if body.is_empty() {
+            api::PurgeRequest::default()
+        } else {
+            match serde_json::from_slice(body) {
+                Ok(request) => request,
+                Err(error) => {
+                    return self.answer_error(account, reply, "stream_purge_response", invalid_json(&error), count(0))
+                }
+            }
+        };
+        let Some(id) = self.stream_id(account, name) else {
+            return self.answer_error(
+                account,
+                reply,
+                "stream_purge_response",
+                ApiError::stream_not_found(),
+                count(0),
+            );
+        };
+        if request.seq > 0 && request.keep > 0 {
+            return self.answer_error(
+                account,
+                reply,
+                "stream_purge_response",
+                ApiError::bad_request(),
+                count(0),
+            );
+        }
+        let Some(stream) = self.streams.get_mut(&id) else {
+            return;
+        };
+        if stream.config.sealed {
+            return self.answer_error(account, reply, "stream_purge_response", ApiError::sealed(), count(0));
+        }
+        if stream.config.deny_purge {
+            return self.answer_error(
+                account,
+                reply,
+                "stream_purge_response",
+                ApiError::purge_failed("stream purge not permitted"),
+                count(0),
+            );
+        }
+        let filter = (!request.filter.is_empty()).then(|| request.filter.as_bytes().to_vec());
+        let result = stream.store.purge(
+            filter.as_deref(),
+            (request.seq > 0).then_some(request.seq),
+            (request.keep > 0).then_some(request.keep),
+            now,
+            Token::Purge { reply: reply.into() },
+        );
+        match result {
+            Ok(purged) => {
+                self.purges.entry(id).or_default().push_back(purged);
+                self.pump(id);
+            }
+            Err(error) => self.answer_error(
+                account,
+                reply,
+                "stream_purge_response",
+                ApiError::purge_failed(error),
+                count(0),
+            ),
+        }
+    }
+
+    fn msg_get(&mut self, account: AccountId, name: &str, reply: &[u8], body: &[u8]) {
+        let refuse = |js: &mut Self, error: ApiError| {
+            js.answer_error(account, reply, "stream_msg_get_response", error, api::Extra::none())
+        };
+        let request: api::MsgGetRequest = if body.is_empty() {
+            api::MsgGetRequest::default()
+        } else {
+            match serde_json::from_slice(body) {
+                Ok(request) => request,
+                Err(error) => return refuse(self, invalid_json(&error)),
+            }
+        };
+        let Some(id) = self.stream_id(account, name) else {
+            return refuse(self, ApiError::stream_not_found());
+        };
+        let Some(stream) = self.streams.get(&id) else { return };
+        let index = stream.store.index();
+        let seq = if !request.last_by_subj.is_empty() {
+            if request.seq > 0 || !request.next_by_subj.is_empty() {
+                return refuse(self, ApiError::bad_request());
+            }
+            last_matching(stream, request.last_by_subj.as_bytes())
+        } else if !request.next_by_subj.is_empty() {
+            let from = request.seq.max(1);
+            index.seqs_from(from).find(|seq| {
+                index
+                    .get(*seq)
+                    .is_some_and(|m| natrix_store::stream::subject_matches(request.next_by_subj.as_bytes(), &m.subject))
+            })
+        } else if request.seq > 0 {
+            Some(request.seq)
+        } else {
+            return refuse(self, ApiError::bad_request());
+        };
+        let Some(seq) = seq else {
+            return refuse(self, ApiError::no_message_found());
+        };
+        let mut next = self.next_io;
+        let mut issued = Vec::new();
+        let step = self.streams.get_mut(&id).and_then(|stream| {
+            stream.read(seq, Token::Get { reply: reply.into() }, &mut || {
+                next += 1;
+                issued.push(IoId(next));
+                IoId(next)
+            })
+        });
+        self.next_io = next;
+        self.after_step(id, step, issued);
+    }
+
+    fn msg_delete(&mut self, now: i64, account: AccountId, name: &str, reply: &[u8], body: &[u8]) {
+        let refuse = |js: &mut Self, error: ApiError| {
+            js.answer_error(account, reply, "stream_msg_delete_response", error, api::Extra::none())
+        };
+        let request: api::MsgDeleteRequest = if body.is_empty() {
+            api::MsgDeleteRequest::default()
+        } else {
+            match serde_json::from_slice(body) {
+                Ok(request) => request,
+                Err(error) => return refuse(self, invalid_json(&error)),
+            }
+        };
+        let Some(id) = self.stream_id(account, name) else {
+            return refuse(self, ApiError::stream_not_found());
+        };
+        let Some(stream) = self.streams.get_mut(&id) else {
+            return;
+        };
+        if stream.config.sealed {
+            return refuse(self, ApiError::sealed());
+        }
+        if stream.config.deny_delete {
+            return refuse(self, ApiError::msg_delete_failed("message delete not permitted"));
+        }
+        if request.seq == 0 {
+            return refuse(self, ApiError::bad_request());
+        }
+        let last = stream.store.state().last_seq;
+        match stream
+            .store
+            .delete(request.seq, now, Token::Delete { reply: reply.into() })
+        {
+            Ok(true) => self.pump(id),
+            Ok(false) if request.seq > last => refuse(self, ApiError::msg_delete_failed("stream store EOF")),
+            Ok(false) => refuse(self, ApiError::sequence_not_found(request.seq)),
+            Err(error) => refuse(self, ApiError::msg_delete_failed(error)),
+        }
+    }
+
+    /// Runs a stream's pending IO: memory storage at once, file storage out to the executor.
+    fn pump(&mut self, id: StreamId) {
+        loop {
+            let mut next = self.next_io;
+            let mut issued = Vec::new();
+            let step = self.streams.get_mut(&id).and_then(|stream| {
+                stream.next_io(&mut || {
+                    next += 1;
+                    issued.push(IoId(next));
+                    IoId(next)
+                })
+            });
+            self.next_io = next;
+            if step.is_none() {
+                return;
+            }
+            self.after_step(id, step, issued);
+        }
+    }
+
+    fn after_step(&mut self, id: StreamId, step: Option<Step>, issued: Vec<IoId>) {
+        match step {
+            Some(Step::Io(io, request)) => {
+                for other in issued.into_iter().filter(|i| *i != io) {
+                    self.owners.remove(&other);
+                }
+                self.owners.insert(io, Owner::Stream(id));
+                self.effects.push_back(Effect::Io(io, request));
+            }
+            Some(Step::Event(event)) => self.on_event(id, event),
+            Some(Step::Nothing) | None => {}
+        }
+    }
+
+    fn on_event(&mut self, id: StreamId, event: Event<Token>) {
+        let Some(stream) = self.streams.get(&id) else { return };
+        let account = stream.account;
+        let name = stream.config.name.clone();
+        match event {
+            Event::Durable(tokens) => {
+                for token in tokens {
+                    match token {
+                        Token::Ack {
+                            reply: Some(reply),
+                            seq,
+                        } => {
+                            let ack = api::PubAck {
+                                error: None,
+                                stream: &name,
+                                seq,
+                                domain: self.settings.domain.as_deref(),
+                                duplicate: false,
+                            };
+                            let payload = serde_json::to_vec(&ack).unwrap_or_default();
+                            self.reply(account, &reply, payload);
+                        }
+                        Token::Delete { reply } => {
+                            let body = api::SuccessResponse {
+                                kind: kind("stream_msg_delete_response"),
+                                success: true,
+                            };
+                            self.answer(account, &reply, &body);
+                        }
+                        Token::Purge { reply } => {
+                            let purged = self.purges.get_mut(&id).and_then(VecDeque::pop_front).unwrap_or(0);
+                            let body = api::PurgeResponse {
+                                kind: kind("stream_purge_response"),
+                                success: true,
+                                purged,
+                            };
+                            self.answer(account, &reply, &body);
+                        }
+                        Token::Ack { reply: None, .. } | Token::Get { .. } | Token::Quiet => {}
+                    }
+                }
+            }
+            Event::Failed(tokens, error) => {
+                let text = format!("write failed: {error}");
+                if let Some(stream) = self.streams.get_mut(&id) {
+                    stream.failed = Some(text.clone());
+                }
+                self.log(
+                    Level::Error,
+                    format!(
+                        "JetStream stream '{} > {name}' failed and takes no more writes: {text}",
+                        self.account_name(account)
+                    ),
+                );
+                for token in tokens {
+                    match token {
+                        Token::Ack { reply: Some(reply), .. } => {
+                            let ack = api::PubAck {
+                                error: Some(ApiError::store_failed(&text)),
+                                stream: &name,
+                                seq: 0,
+                                domain: None,
+                                duplicate: false,
+                            };
+                            let payload = serde_json::to_vec(&ack).unwrap_or_default();
+                            self.reply(account, &reply, payload);
+                        }
+                        Token::Delete { reply } => self.answer_error(
+                            account,
+                            &reply,
+                            "stream_msg_delete_response",
+                            ApiError::msg_delete_failed(&text),
+                            api::Extra::none(),
+                        ),
+                        Token::Purge { reply } => self.answer_error(
+                            account,
+                            &reply,
+                            "stream_purge_response",
+                            ApiError::purge_failed(&text),
+                            api::Extra::purged(0),
+                        ),
+                        _ => {}
+                    }
+                }
+            }
+            Event::Read(Token::Get { reply }, result) => match result {
+                Ok(message) => {
+                    let body = api::MsgGetResponse {
+                        kind: kind("stream_msg_get_response"),
+                        message: api::StoredMsg {
+                            subject: String::from_utf8_lossy(&message.subject).into_owned(),
+                            seq: message.seq,
+                            hdrs: (!message.headers.is_empty()).then(|| api::base64(&message.headers)),
+                            data: (!message.payload.is_empty()).then(|| api::base64(&message.payload)),
+                            time: api::time(Some(message.time)),
+                        },
+                    };
+                    let payload = serde_json::to_vec(&body).unwrap_or_default();
+                    self.reply(account, &reply, payload);
+                }
+                Err(ReadError::NotFound) => self.answer_error(
+                    account,
+                    &reply,
+                    "stream_msg_get_response",
+                    ApiError::no_message_found(),
+                    api::Extra::none(),
+                ),
+                Err(error) => {
+                    self.log(
+                        Level::Error,
+                        format!("JetStream stream '{} > {name}': {error}", self.account_name(account)),
+                    );
+                    self.answer_error(
+                        account,
+                        &reply,
+                        "stream_msg_get_response",
+                        ApiError::damaged(error),
+                        api::Extra::none(),
+                    )
+                }
+            },
+            Event::Read(..) => {}
+        }
+    }
+
+    fn account_name(&self, account: AccountId) -> String {
+        self.accounts.get(&account).cloned().unwrap_or_default()
+    }
+
+    /// When the next message reaches its stream's `max_age`, wall-clock Unix nanoseconds.
+    pub fn next_expiry(&self) -> Option<i64> {
+        self.streams
+            .values()
+            .filter(|s| s.config.max_age > 0)
+            .filter_map(|s| s.times().0.map(|first| first + s.config.max_age))
+            .min()
+    }
+
+    /// Removes what has outlived its stream's `max_age` at wall-clock `now`.
+    pub fn expire(&mut self, now: i64) {
+        self.last_now = now;
+        let due: Vec<StreamId> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| s.config.max_age > 0 && s.times().0.is_some_and(|first| first + s.config.max_age <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let failed = self.streams.get_mut(&id).map(|s| s.store.expire(now));
+            if let Some(Err(error)) = failed {
+                self.log(Level::Error, format!("JetStream could not expire messages: {error}"));
+            }
+            self.pump(id);
+        }
+    }
+
+    /// An IO request finished.
+    pub fn complete(&mut self, now: i64, completion: IoCompletion) {
+        self.last_now = now;
+        let Some(owner) = self.owners.remove(&completion.id) else {
+            return;
+        };
+        match owner {
+            Owner::Stream(id) => {
+                let event = self.streams.get_mut(&id).and_then(|s| s.complete(&completion));
+                if let Some(event) = event {
+                    self.on_event(id, event);
+                }
+                self.pump(id);
+            }
+            Owner::Chain(chain) => {
+                let Some(entry) = self.chains.get_mut(&chain) else {
+                    return;
+                };
+                entry.remaining = entry.remaining.saturating_sub(1);
+                if let Err(error) = completion.result {
+                    entry.error.get_or_insert(error);
+                }
+                if entry.remaining > 0 {
+                    return;
+                }
+                let Some(done) = self.chains.remove(&chain) else { return };
+                match done.then {
+                    ChainDone::Saved { stream, reply, created } => {
+                        self.saved(stream, &reply, created, done.error);
+                        self.pump(stream);
+                    }
+                    ChainDone::Removed { account, reply } => match done.error {
+                        None => self.deleted(account, &reply),
+                        Some(error) => self.answer_error(
+                            account,
+                            &reply,
+                            "stream_delete_response",
+                            ApiError::create_failed(format!("could not remove stream files: {error}")),
+                            api::Extra::none(),
+                        ),
+                    },
+                }
+            }
+            Owner::Recovery(step) => {
+                self.recovered_step(now, step, completion);
+            }
+        }
+    }
+}
+
+/// The newest message on a subject matching `filter` (wildcards allowed).
+fn last_matching(stream: &Stream, filter: &[u8]) -> Option<u64> {
+    let index = stream.store.index();
+    if !crate::subject::has_wildcard(filter) {
+        return index.last_for(filter);
+    }
+    index
+        .subjects()
+        .filter(|(subject, _)| natrix_store::stream::subject_matches(filter, subject))
+        .filter_map(|(subject, _)| index.last_for(subject))
+        .max()
+}
+
+/// The `type` of a request's response.
+fn response_type(request: &Request) -> &'static str {
+    match request {
+        Request::AccountInfo => "account_info_response",
+        Request::Create(_) => "stream_create_response",
+        Request::Update(_) => "stream_update_response",
+        Request::Info(_) => "stream_info_response",
+        Request::Names => "stream_names_response",
+        Request::List => "stream_list_response",
+        Request::Delete(_) => "stream_delete_response",
+        Request::Purge(_) => "stream_purge_response",
+        Request::MsgGet(_) => "stream_msg_get_response",
+        Request::MsgDelete(_) => "stream_msg_delete_response",
+    }
+}
+
+/// A JSON error in Go's words where they are well known (a body cut short is
+/// `unexpected EOF`).
+fn invalid_json(error: &serde_json::Error) -> ApiError {
+    if error.is_eof() {
+        return ApiError::invalid_json("unexpected EOF");
+    }
+    // Go's decoder gives no position; serde_json appends one.
+    let text = error.to_string();
+    let text = match text.rfind(" at line ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    };
+    ApiError::invalid_json(text)
+}
