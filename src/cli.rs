@@ -424,7 +424,8 @@ mod tests {
         assert_eq!(run(&["-v"]).unwrap(), Command::Version);
         assert_eq!(run(&["--help"]).unwrap(), Command::Help);
         assert_eq!(run(&["version"]).unwrap(), Command::Version);
-        let Command::Run(opts) = run(&["-c", "a.conf", "-t", "-m", "8222", "-js", "-sd", "/data", "-syslog"]).unwrap() else {
+        let Command::Run(opts) = run(&["-c", "a.conf", "-t", "-m", "8222", "-js", "-sd", "/data", "-syslog"]).unwrap()
+        else {
             panic!()
         };
         assert_eq!(opts.config_file.as_deref(), Some("a.conf"));

@@ -352,13 +352,9 @@ impl JetStream {
         };
         let refuse =
             |js: &mut Self, error: ApiError| js.answer_error(account, reply, response_type, error, api::Extra::none());
-        let requested: StreamConfig = if body.is_empty() {
-            StreamConfig::default()
-        } else {
-            match serde_json::from_slice(body) {
-                Ok(config) => config,
-                Err(error) => return refuse(self, invalid_json(&error)),
-            }
+        let requested: StreamConfig = match decode(body) {
+            Ok(value) => value,
+            Err(error) => return refuse(self, error),
         };
         if requested.name != name {
             return refuse(self, ApiError::stream_mismatch());
@@ -622,21 +618,9 @@ impl JetStream {
 
     fn info(&mut self, now: i64, account: AccountId, name: &str, reply: &[u8], body: &[u8]) {
         let paging = api::Extra::paging;
-        let request: api::InfoRequest = if body.is_empty() {
-            api::InfoRequest::default()
-        } else {
-            match serde_json::from_slice(body) {
-                Ok(request) => request,
-                Err(error) => {
-                    return self.answer_error(
-                        account,
-                        reply,
-                        "stream_info_response",
-                        invalid_json(&error),
-                        paging(0, 0),
-                    )
-                }
-            }
+        let request: api::InfoRequest = match decode(body) {
+            Ok(value) => value,
+            Err(error) => return self.answer_error(account, reply, "stream_info_response", error, paging(0, 0)),
         };
         let Some(id) = self.stream_id(account, name) else {
             return self.answer_error(
@@ -678,15 +662,9 @@ impl JetStream {
         } else {
             "stream_names_response"
         };
-        let request: api::NamesRequest = if body.is_empty() {
-            api::NamesRequest::default()
-        } else {
-            match serde_json::from_slice(body) {
-                Ok(request) => request,
-                Err(error) => {
-                    return self.answer_error(account, reply, response_type, invalid_json(&error), api::Extra::none())
-                }
-            }
+        let request: api::NamesRequest = match decode(body) {
+            Ok(value) => value,
+            Err(error) => return self.answer_error(account, reply, response_type, error, api::Extra::none()),
         };
         let matching: Vec<StreamId> = self
             .by_name
@@ -785,15 +763,9 @@ impl JetStream {
 
     fn purge(&mut self, now: i64, account: AccountId, name: &str, reply: &[u8], body: &[u8]) {
         let count = api::Extra::purged;
-        let request: api::PurgeRequest = if body.is_empty() {
-            api::PurgeRequest::default()
-        } else {
-            match serde_json::from_slice(body) {
-                Ok(request) => request,
-                Err(error) => {
-                    return self.answer_error(account, reply, "stream_purge_response", invalid_json(&error), count(0))
-                }
-            }
+        let request: api::PurgeRequest = match decode(body) {
+            Ok(value) => value,
+            Err(error) => return self.answer_error(account, reply, "stream_purge_response", error, count(0)),
         };
         let Some(id) = self.stream_id(account, name) else {
             return self.answer_error(
@@ -855,13 +827,9 @@ impl JetStream {
         let refuse = |js: &mut Self, error: ApiError| {
             js.answer_error(account, reply, "stream_msg_get_response", error, api::Extra::none())
         };
-        let request: api::MsgGetRequest = if body.is_empty() {
-            api::MsgGetRequest::default()
-        } else {
-            match serde_json::from_slice(body) {
-                Ok(request) => request,
-                Err(error) => return refuse(self, invalid_json(&error)),
-            }
+        let request: api::MsgGetRequest = match decode(body) {
+            Ok(value) => value,
+            Err(error) => return refuse(self, error),
         };
         let Some(id) = self.stream_id(account, name) else {
             return refuse(self, ApiError::stream_not_found());
@@ -905,13 +873,9 @@ impl JetStream {
         let refuse = |js: &mut Self, error: ApiError| {
             js.answer_error(account, reply, "stream_msg_delete_response", error, api::Extra::none())
         };
-        let request: api::MsgDeleteRequest = if body.is_empty() {
-            api::MsgDeleteRequest::default()
-        } else {
-            match serde_json::from_slice(body) {
-                Ok(request) => request,
-                Err(error) => return refuse(self, invalid_json(&error)),
-            }
+        let request: api::MsgDeleteRequest = match decode(body) {
+            Ok(value) => value,
+            Err(error) => return refuse(self, error),
         };
         let Some(id) = self.stream_id(account, name) else {
             return refuse(self, ApiError::stream_not_found());
@@ -1209,6 +1173,31 @@ fn response_type(request: &Request) -> &'static str {
     }
 }
 
+/// Decodes a request body as nats-server's Go decoder would: an empty body is the default,
+/// and `null` for a field leaves it unset.
+fn decode<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(body).map_err(|e| invalid_json(&e))?;
+    if value.is_null() {
+        return Ok(T::default());
+    }
+    strip_nulls(&mut value);
+    serde_json::from_value(value).map_err(|e| invalid_json(&e))
+}
+
+fn strip_nulls(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(strip_nulls);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
 /// A JSON error in Go's words where they are well known (a body cut short is
 /// `unexpected EOF`).
 fn invalid_json(error: &serde_json::Error) -> ApiError {
@@ -1222,4 +1211,27 @@ fn invalid_json(error: &serde_json::Error) -> ApiError {
         None => text,
     };
     ApiError::invalid_json(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_decode_as_gos_decoder_reads_them() {
+        // async-nats sends `null` for an empty STREAM.INFO, and `null` for unset fields.
+        let request: api::InfoRequest = decode(b"null").expect("null is no request");
+        assert!(!request.deleted_details);
+        let config: StreamConfig =
+            decode(br#"{"name":"S","consumer_limits":null,"metadata":null,"subjects":["a"]}"#).expect("nulls skipped");
+        assert_eq!(config.subjects, ["a"]);
+        let empty: api::PurgeRequest = decode(b"").expect("empty is the default");
+        assert_eq!(empty.keep, 0);
+        assert_eq!(
+            decode::<api::PurgeRequest>(b"{").expect_err("cut short").description,
+            "invalid JSON: unexpected EOF"
+        );
+        let storage = decode::<StreamConfig>(br#"{"name":"S","storage":"disk"}"#).expect_err("unknown storage");
+        assert_eq!(storage.description, r#"invalid JSON: can not unmarshal "\"disk\"""#);
+    }
 }
