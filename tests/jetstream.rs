@@ -165,7 +165,7 @@ fn normalized(value: serde_json::Value) -> serde_json::Value {
                             .filter(|(k, _)| !k.starts_with("_nats"))
                             .map(|(k, v)| (k.clone(), v.clone()))
                             .collect();
-                        (!kept.is_empty()).then(|| (key, Value::Object(kept)))
+                        (!kept.is_empty()).then_some((key, Value::Object(kept)))
                     }
                     "level" => None,
                     _ => Some((key, normalized(value))),

@@ -37,6 +37,11 @@ pub trait Runtime {
     /// Run a storage request on the file executor; its completion comes back as
     /// [`Input::IoDone`].
     fn io(&mut self, id: natrix_store::io::IoId, request: natrix_store::io::IoRequest);
+    /// A storage completion the runtime holds for the core (a model disk's, which completes
+    /// at once), if any: [`drain`] feeds them in once the outputs before them are taken.
+    fn take_io_done(&mut self) -> Option<natrix_store::io::IoCompletion> {
+        None
+    }
 }
 
 /// Whether closing for `reason` drops the connection without writing what it still holds: a
@@ -76,10 +81,14 @@ pub fn drain(runtime: &mut impl Runtime) {
                 }
             }
         }
-        if deferred.is_empty() {
-            return;
-        }
-        let input = deferred.remove(0);
+        let input = if deferred.is_empty() {
+            match runtime.take_io_done() {
+                Some(completion) => Input::IoDone(completion),
+                None => return,
+            }
+        } else {
+            deferred.remove(0)
+        };
         let now = runtime.now();
         runtime.server().handle(now, input);
     }

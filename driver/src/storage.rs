@@ -1,9 +1,14 @@
-//! JetStream's storage as a runtime holds it: the file executor, started in the store's
-//! directory, and the completions it sends back. At start-up the binary runs the node's
-//! recovery through it ([`Storage::start_node`]) before any client is served; the runtime then
-//! forwards later completions into its loop ([`Storage::forward`]) and submits the node's
-//! [`natrix_core::Output::Io`] requests ([`Storage::submit`]).
+//! JetStream's storage as a runtime holds it. In production: the file executor, started in the
+//! store's directory, and the completions it sends back. In the simulator: a model disk (one
+//! that loses what a power cut loses) run at once, in order, its completions fed back by the
+//! runtime after the outputs of the input that asked for them, so a seed replays exactly.
+//!
+//! At start-up the binary runs the node's recovery through it ([`Storage::start_node`]) before
+//! any client is served; the runtime then submits the node's [`natrix_core::Output::Io`]
+//! requests ([`Storage::submit`]) and feeds their completions back: the file executor's from a
+//! forwarding thread ([`Storage::forward`]), a model's from [`Storage::take_done`].
 
+use std::collections::VecDeque;
 use std::io;
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -13,10 +18,22 @@ use natrix_store::io::{IoCompletion, IoId, IoRequest};
 
 use crate::files::FileExecutor;
 
+/// A model disk: runs one request, at once.
+pub type ModelDisk = Box<dyn FnMut(IoId, &IoRequest) -> IoCompletion + Send>;
+
+enum Backend {
+    Files {
+        executor: FileExecutor,
+        completions: Option<mpsc::Receiver<IoCompletion>>,
+    },
+    Model(ModelDisk),
+}
+
 /// See the module docs.
 pub struct Storage {
-    executor: FileExecutor,
-    completions: Option<mpsc::Receiver<IoCompletion>>,
+    backend: Backend,
+    /// A model's completions, waiting to be fed back.
+    done: VecDeque<IoCompletion>,
 }
 
 impl Storage {
@@ -28,14 +45,37 @@ impl Storage {
             let _ = sender.send(completion);
         })?;
         Ok(Storage {
-            executor,
-            completions: Some(completions),
+            backend: Backend::Files {
+                executor,
+                completions: Some(completions),
+            },
+            done: VecDeque::new(),
         })
     }
 
+    /// Storage on a model disk (the simulator's).
+    pub fn model(disk: ModelDisk) -> Self {
+        Storage {
+            backend: Backend::Model(disk),
+            done: VecDeque::new(),
+        }
+    }
+
     /// Queues a request.
-    pub fn submit(&self, id: IoId, request: IoRequest) {
-        self.executor.submit(id, request);
+    pub fn submit(&mut self, id: IoId, request: IoRequest) {
+        match &mut self.backend {
+            Backend::Files { executor, .. } => executor.submit(id, request),
+            Backend::Model(disk) => {
+                let completion = disk(id, &request);
+                self.done.push_back(completion);
+            }
+        }
+    }
+
+    /// A model's next completion to feed back (always `None` for the file executor, whose
+    /// completions come from [`Storage::forward`]).
+    pub fn take_done(&mut self) -> Option<IoCompletion> {
+        self.done.pop_front()
     }
 
     /// Starts `node` at `now` and runs its start-up IO (JetStream's recovery) until it is
@@ -50,22 +90,32 @@ impl Storage {
                     _ => {}
                 }
             }
+            if let Some(completion) = self.take_done() {
+                node.handle(now, Input::IoDone(completion));
+                continue;
+            }
             if node.ready() {
                 return Ok(());
             }
-            let completion = self
-                .completions
-                .as_ref()
-                .and_then(|c| c.recv().ok())
-                .ok_or_else(|| io::Error::other("the file executor stopped"))?;
+            let completion = match &self.backend {
+                Backend::Files {
+                    completions: Some(completions),
+                    ..
+                } => completions.recv().ok(),
+                _ => None,
+            };
+            let completion = completion.ok_or_else(|| io::Error::other("the storage stopped answering"))?;
             node.handle(now, Input::IoDone(completion));
         }
     }
 
-    /// Hands every later completion to `deliver` (the runtime's way into its loop), from a
-    /// thread of its own.
+    /// Hands every later file-executor completion to `deliver` (the runtime's way into its
+    /// loop), from a thread of its own. Nothing for a model disk.
     pub fn forward(&mut self, mut deliver: impl FnMut(IoCompletion) + Send + 'static) -> io::Result<()> {
-        let Some(completions) = self.completions.take() else {
+        let Backend::Files { completions, .. } = &mut self.backend else {
+            return Ok(());
+        };
+        let Some(completions) = completions.take() else {
             return Ok(());
         };
         std::thread::Builder::new()

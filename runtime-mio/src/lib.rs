@@ -770,9 +770,13 @@ impl Runtime for EventLoop {
     }
 
     fn io(&mut self, id: natrix_store::io::IoId, request: natrix_store::io::IoRequest) {
-        if let Some(storage) = &self.storage {
+        if let Some(storage) = self.storage.as_mut() {
             storage.submit(id, request);
         }
+    }
+
+    fn take_io_done(&mut self) -> Option<natrix_store::io::IoCompletion> {
+        self.storage.as_mut()?.take_done()
     }
 
     fn check_password(&mut self, conn: ConnId, check: PasswordCheck) -> Result<(), String> {

@@ -7,12 +7,15 @@
 //! reconnects, server restarts, slow subscribers). The clients record what they saw; the
 //! checkers decide whether the server kept its promises. The same seed always gives the same
 //! run, and the same trace hash. A storage scenario (`storage.rs`) runs the stream store on a
-//! disk that loses what a power cut loses, with crashes and bit flips chosen per seed.
+//! disk that loses what a power cut loses, with crashes and bit flips chosen per seed; a
+//! JetStream scenario (`jetstream.rs`) runs the real server with its store on such a disk,
+//! cutting the power at IO requests the seed picks.
 
 pub mod checkers;
 pub mod client;
 pub mod cluster;
 pub mod history;
+pub mod jetstream;
 pub mod plan;
 pub mod requests;
 pub mod run;

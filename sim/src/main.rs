@@ -63,12 +63,14 @@ fn run_here(seed: u64, verbose: bool) -> bool {
     let cluster = natrix_sim::cluster::run(seed);
     let requests = natrix_sim::requests::run(seed);
     let storage = natrix_sim::storage::run(seed);
+    let jetstream = natrix_sim::jetstream::run(seed);
     let hash = format!(
-        "{}-{}-{}-{}",
+        "{}-{}-{}-{}-{}",
         outcome.history.trace_hash(),
         cluster.trace_hash(),
         requests.trace_hash(),
-        storage.trace_hash()
+        storage.trace_hash(),
+        jetstream.trace_hash()
     );
     if std::env::var_os("SIM_DUMP").is_some() {
         for event in &outcome.history.events {
@@ -78,10 +80,15 @@ fn run_here(seed: u64, verbose: bool) -> bool {
     let ok = outcome.violations.is_empty()
         && cluster.violations.is_empty()
         && requests.violations.is_empty()
-        && storage.violations.is_empty();
+        && storage.violations.is_empty()
+        && jetstream.violations.is_empty();
     println!(
         "result seed={seed} hash={hash} faults={} status={}",
-        outcome.plan.fault_count() + cluster.plan.faults.len() + requests.plan.faults.len() + storage.plan.faults(),
+        outcome.plan.fault_count()
+            + cluster.plan.faults.len()
+            + requests.plan.faults.len()
+            + storage.plan.faults()
+            + jetstream.plan.faults(),
         if ok { "ok" } else { "fail" }
     );
     if verbose || !ok {
@@ -109,12 +116,21 @@ fn run_here(seed: u64, verbose: bool) -> bool {
         println!("  storage plan: {}", storage.plan);
         println!("  storage: {} acknowledged events", storage.trace.len());
     }
+    if verbose || !jetstream.violations.is_empty() {
+        println!("  jetstream plan: {}", jetstream.plan);
+        println!(
+            "  jetstream: {} acks, {} read back",
+            jetstream.log.acks.len(),
+            jetstream.log.reads.len()
+        );
+    }
     for violation in outcome
         .violations
         .iter()
         .chain(&cluster.violations)
         .chain(&requests.violations)
         .chain(&storage.violations)
+        .chain(&jetstream.violations)
     {
         println!("  {violation}");
     }

@@ -944,6 +944,16 @@ impl JetStream {
         let name = stream.config.name.clone();
         match event {
             Event::Durable(tokens) => {
+                let newest = tokens
+                    .iter()
+                    .filter_map(|t| match t {
+                        Token::Ack { seq, .. } => Some(*seq),
+                        _ => None,
+                    })
+                    .max();
+                if let Some(newest) = newest {
+                    self.durable(id, newest);
+                }
                 for token in tokens {
                     match token {
                         Token::Ack {
@@ -982,8 +992,21 @@ impl JetStream {
             }
             Event::Failed(tokens, error) => {
                 let text = format!("write failed: {error}");
+                let mut duplicates = Vec::new();
                 if let Some(stream) = self.streams.get_mut(&id) {
                     stream.failed = Some(text.clone());
+                    duplicates = std::mem::take(&mut stream.waiting_duplicates);
+                }
+                for (_, reply) in duplicates {
+                    let ack = api::PubAck {
+                        error: Some(ApiError::store_failed(&text)),
+                        stream: &name,
+                        seq: 0,
+                        domain: None,
+                        duplicate: false,
+                    };
+                    let payload = serde_json::to_vec(&ack).unwrap_or_default();
+                    self.reply(account, &reply, payload);
                 }
                 self.log(
                     Level::Error,
@@ -1060,6 +1083,22 @@ impl JetStream {
                 }
             },
             Event::Read(..) => {}
+        }
+    }
+
+    /// Every store through `seq` is durable: duplicates of them may be answered.
+    fn durable(&mut self, id: StreamId, seq: u64) {
+        let Some(stream) = self.streams.get_mut(&id) else {
+            return;
+        };
+        stream.durable_through = stream.durable_through.max(seq);
+        let through = stream.durable_through;
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut stream.waiting_duplicates)
+            .into_iter()
+            .partition(|(seq, _)| *seq <= through);
+        stream.waiting_duplicates = waiting;
+        for (seq, reply) in ready {
+            self.duplicate_ack(id, &reply, seq);
         }
     }
 

@@ -20,6 +20,21 @@ pub fn header<'a>(block: &'a [u8], name: &str) -> Option<&'a str> {
 }
 
 impl JetStream {
+    /// The PubAck of a duplicate of `seq`.
+    pub(super) fn duplicate_ack(&mut self, id: StreamId, reply: &[u8], seq: u64) {
+        let Some(stream) = self.streams.get(&id) else { return };
+        let account = stream.account;
+        let ack = PubAck {
+            error: None,
+            stream: &stream.config.name,
+            seq,
+            domain: self.settings.domain.as_deref(),
+            duplicate: true,
+        };
+        let body = serde_json::to_vec(&ack).unwrap_or_default();
+        self.reply(account, reply, body);
+    }
+
     /// A message published on stream `id`'s subjects.
     pub fn publish(&mut self, now: i64, id: StreamId, subject: &[u8], reply: &[u8], headers: Bytes, payload: Bytes) {
         self.last_now = now;
@@ -64,18 +79,16 @@ impl JetStream {
             .map(str::to_string);
         if let Some(msg_id) = &msg_id {
             if let Some(seq) = stream.duplicate_of(msg_id, now) {
-                if no_ack {
+                if no_ack || reply.is_empty() {
                     return;
                 }
-                let ack = PubAck {
-                    error: None,
-                    stream: &name,
-                    seq,
-                    domain: self.settings.domain.as_deref(),
-                    duplicate: true,
-                };
-                let body = serde_json::to_vec(&ack).unwrap_or_default();
-                return self.reply(account, reply, body);
+                if seq > stream.durable_through {
+                    // The original is not on disk yet: "duplicate" must not promise more
+                    // than its own acknowledgement would.
+                    stream.waiting_duplicates.push((seq, reply.into()));
+                    return;
+                }
+                return self.duplicate_ack(id, reply, seq);
             }
         }
         if let Some(expected) = header(&headers, "Nats-Expected-Last-Sequence") {

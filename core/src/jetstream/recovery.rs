@@ -231,6 +231,7 @@ impl JetStream {
             let Ok(msgs) = dir.join("msgs") else { continue };
             self.log(Level::Info, format!("  Starting restore for stream {label}"));
             let config = store_config(&meta.config, self.durability());
+            let msg_ids = recent_msg_ids(&found.segments, now - meta.config.duplicate_window);
             let (store, findings) = match StreamStore::recover(msgs, config, found.segments, now) {
                 Ok(recovered) => recovered,
                 Err(error) => {
@@ -249,6 +250,14 @@ impl JetStream {
             }
             let mut stream = Stream::with_store(account, meta.config, meta.created, dir, store);
             stream.last_time = stream.times().1;
+            // Everything recovered is on disk.
+            stream.durable_through = stream.store.state().last_seq;
+            // The duplicate window survives the restart, as nats-server rebuilds it.
+            for (id, seq, time) in msg_ids {
+                if stream.store.index().get(seq).is_some() {
+                    stream.remember_msg_id(id, seq, time);
+                }
+            }
             let messages = stream.store.state().msgs;
             let id = self.next_stream;
             self.next_stream += 1;
@@ -266,6 +275,25 @@ impl JetStream {
             self.api(now, account, &subject, &reply, body);
         }
     }
+}
+
+/// The `Nats-Msg-Id`s of messages stored at or after `since`, oldest first, from the
+/// segments' records (the damaged ones are not read).
+fn recent_msg_ids(segments: &[(u32, Bytes)], since: i64) -> Vec<(String, u64, i64)> {
+    let mut ordered: Vec<&(u32, Bytes)> = segments.iter().collect();
+    ordered.sort_by_key(|(n, _)| *n);
+    let mut ids = Vec::new();
+    for (_, bytes) in ordered {
+        for (_, record) in natrix_store::record::scan(bytes).records {
+            if record.tombstone || record.time < since || record.headers.is_empty() {
+                continue;
+            }
+            if let Some(id) = super::publish::header(&record.headers, "Nats-Msg-Id") {
+                ids.push((id.to_string(), record.seq, record.time));
+            }
+        }
+    }
+    ids
 }
 
 #[cfg(test)]

@@ -78,6 +78,10 @@ pub struct Stream {
     pub failed: Option<String>,
     /// When the newest message was stored, kept when it is purged (`last_ts`).
     pub last_time: Option<i64>,
+    /// Every sequence up to this one is durable (acknowledged by the store).
+    pub durable_through: u64,
+    /// Duplicate publishes answered once their original is durable: (its sequence, reply).
+    pub waiting_duplicates: Vec<(u64, Box<[u8]>)>,
     next_memory_io: u64,
 }
 
@@ -139,6 +143,8 @@ impl Stream {
             last_msg_id: None,
             failed: None,
             last_time: None,
+            durable_through: 0,
+            waiting_duplicates: Vec::new(),
             next_memory_io: 0,
         }
     }
