@@ -236,19 +236,7 @@ fn the_stream_api_answers_as_nats_server_2_15_1_does() {
             let name = step["step"].as_str().unwrap_or_default();
             let subject = step["subject"].as_str().unwrap_or_default();
             let body = step["request_body"].as_str().unwrap_or_default();
-            let reply = format!("_INBOX.t.{n}");
-            match step["request_headers"].as_object() {
-                Some(headers) => {
-                    let mut block = String::from("NATS/1.0\r\n");
-                    for (k, v) in headers {
-                        block.push_str(&format!("{k}: {}\r\n", v.as_str().unwrap_or_default()));
-                    }
-                    block.push_str("\r\n");
-                    let total = block.len() + body.len();
-                    raw.send(format!("HPUB {subject} {reply} {} {total}\r\n{block}{body}\r\n", block.len()).as_bytes());
-                }
-                None => raw.send(format!("PUB {subject} {reply} {}\r\n{body}\r\n", body.len()).as_bytes()),
-            }
+            send_request(&mut raw, subject, &format!("_INBOX.t.{n}"), step, body);
             let expected_timeout = step["timeout"].as_bool().unwrap_or(false);
             if expected_timeout {
                 // nats-server does not answer: neither may natrix. Waiting as long as the
@@ -267,17 +255,99 @@ fn the_stream_api_answers_as_nats_server_2_15_1_does() {
             assert_eq!(headers.as_deref(), step["reply_headers"].as_str(), "{name}: headers");
             let want = &step["reply_body"];
             if want.is_object() {
-                let got: serde_json::Value =
-                    serde_json::from_str(&got).unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {got}"));
-                let (got, want) = (normalized(got), normalized(want.clone()));
-                assert_eq!(got, want, "{name}");
-                let (mut got_keys, mut want_keys) = (Vec::new(), Vec::new());
-                key_order(&got, &mut got_keys);
-                key_order(&want, &mut want_keys);
-                assert_eq!(got_keys, want_keys, "{name}: key order");
+                same_json(name, &got, want);
             } else {
                 assert_eq!(got, want.as_str().unwrap_or_default(), "{name}");
             }
         }
+    }
+}
+
+/// Sends a transcript step's request: a PUB, or an HPUB when the step has request headers.
+fn send_request(raw: &mut Raw, subject: &str, reply: &str, step: &serde_json::Value, body: &str) {
+    match step["request_headers"].as_object() {
+        Some(headers) => {
+            let mut block = String::from("NATS/1.0\r\n");
+            for (k, v) in headers {
+                block.push_str(&format!("{k}: {}\r\n", v.as_str().unwrap_or_default()));
+            }
+            block.push_str("\r\n");
+            let total = block.len() + body.len();
+            raw.send(format!("HPUB {subject} {reply} {} {total}\r\n{block}{body}\r\n", block.len()).as_bytes());
+        }
+        None => raw.send(format!("PUB {subject} {reply} {}\r\n{body}\r\n", body.len()).as_bytes()),
+    }
+}
+
+/// Compares a JSON answer with nats-server's, apart from what `normalized` leaves out,
+/// and the order of its keys.
+fn same_json(name: &str, got: &str, want: &serde_json::Value) {
+    let got: serde_json::Value = serde_json::from_str(got).unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {got}"));
+    let (got, want) = (normalized(got), normalized(want.clone()));
+    assert_eq!(got, want, "{name}");
+    let (mut got_keys, mut want_keys) = (Vec::new(), Vec::new());
+    key_order(&got, &mut got_keys);
+    key_order(&want, &mut want_keys);
+    assert_eq!(got_keys, want_keys, "{name}: key order");
+}
+
+/// A header block with its `Nats-Time-Stamp` value blanked: the time a message was stored
+/// differs between runs.
+fn without_time_stamp(block: &str) -> String {
+    block
+        .split_inclusive("\r\n")
+        .map(|line| {
+            if line.starts_with("Nats-Time-Stamp: ") {
+                "Nats-Time-Stamp: T\r\n"
+            } else {
+                line
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn direct_get_answers_as_nats_server_2_15_1_does() {
+    let transcript: Vec<serde_json::Value> =
+        serde_json::from_str(include_str!("transcripts/jetstream_direct_2.15.1.json")).expect("transcript");
+    for runtime in RUNTIMES {
+        let dir = scratch_dir(&format!("js-direct-{runtime}"));
+        let server = start(runtime, &dir);
+        let (mut raw, _) = Raw::connect(server.port);
+        raw.send(b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true,\"protocol\":1}\r\n");
+        raw.send(b"SUB _INBOX.t.> 1\r\n");
+        for (n, step) in transcript.iter().enumerate() {
+            let name = step["step"].as_str().unwrap_or_default();
+            let subject = step["subject"].as_str().unwrap_or_default();
+            let body = step["request_body"].as_str().unwrap_or_default();
+            let replies = step["replies"].as_array().cloned().unwrap_or_default();
+            if name == "bulk_publish_many" {
+                // 1,025 messages on distinct subjects, no replies; a PONG says they were read.
+                for i in 0..=1024 {
+                    raw.send(format!("PUB many.{i} {}\r\n{body}\r\n", body.len()).as_bytes());
+                }
+                raw.send(b"PING\r\n");
+                while raw.read_line(WAIT).trim_end() != "PONG" {}
+                continue;
+            }
+            send_request(&mut raw, subject, &format!("_INBOX.t.{n}"), step, body);
+            for (i, want) in replies.iter().enumerate() {
+                let (headers, got) = read_reply(&mut raw).unwrap_or_else(|| panic!("{name}: no answer {i}"));
+                assert_eq!(
+                    headers.as_deref().map(without_time_stamp),
+                    want["reply_headers"].as_str().map(without_time_stamp),
+                    "{name}: headers of answer {i}"
+                );
+                let want_body = want["reply_body"].as_str().unwrap_or_default();
+                match serde_json::from_str::<serde_json::Value>(want_body) {
+                    Ok(json) if json.is_object() => same_json(name, &got, &json),
+                    _ => assert_eq!(got, want_body, "{name}: body of answer {i}"),
+                }
+            }
+        }
+        // Nothing beyond the answers nats-server gave: the next thing read is our PONG.
+        raw.send(b"PING\r\n");
+        let (rest, _) = raw.read_for(Duration::from_millis(300));
+        assert_eq!(rest.replace("PING\r\n", ""), "PONG\r\n", "answers beyond nats-server's");
     }
 }

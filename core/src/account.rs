@@ -37,6 +37,8 @@ pub enum Internal {
     JetStreamApi,
     /// Messages published on a stream's subjects (the stream's id).
     Stream(u32),
+    /// Direct gets of a stream with `allow_direct` (the stream's id).
+    Direct(u32),
 }
 
 impl Subscriber {

@@ -98,18 +98,15 @@ impl Node {
                 Effect::Reply {
                     account,
                     subject,
+                    headers,
                     payload,
-                } => self.server.publish_internal(account, &subject, payload),
-                Effect::Subscribe {
-                    account,
-                    subject,
-                    stream,
                 } => self
                     .server
-                    .subscribe_internal(account, subject.as_bytes(), Internal::Stream(stream)),
-                Effect::Unsubscribe { account, stream } => {
-                    self.server.unsubscribe_internal(account, Internal::Stream(stream))
+                    .publish_internal_with_headers(account, &subject, headers, payload),
+                Effect::Subscribe { account, subject, to } => {
+                    self.server.subscribe_internal(account, subject.as_bytes(), to)
                 }
+                Effect::Unsubscribe { account, to } => self.server.unsubscribe_internal(account, to),
                 Effect::Io(id, request) => self.server.emit(Output::Io(id, request)),
                 Effect::Log(level, message) => self.server.emit(Output::Log { level, message }),
             }
@@ -239,6 +236,18 @@ impl Node {
                             &message.reply,
                             message.headers,
                             message.body,
+                        );
+                    }
+                }
+                Internal::Direct(stream) => {
+                    if let Some(js) = self.jetstream.as_mut() {
+                        js.direct_get(
+                            wall,
+                            stream,
+                            &message.subject,
+                            &message.reply,
+                            &message.headers,
+                            &message.body,
                         );
                     }
                 }

@@ -117,6 +117,11 @@ impl Index {
         self.subjects.get(subject)?.seqs.last().copied()
     }
 
+    /// The last stored sequence on `subject` at or below `up_to`.
+    pub fn last_for_up_to(&self, subject: &[u8], up_to: u64) -> Option<u64> {
+        self.subjects.get(subject)?.seqs.range(..=up_to).next_back().copied()
+    }
+
     /// The first stored sequence on `subject` at or after `from`.
     pub fn next_for(&self, subject: &[u8], from: u64) -> Option<u64> {
         self.subjects.get(subject)?.seqs.range(from..).next().copied()

@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod config;
+mod direct;
 pub mod errors;
 mod publish;
 mod recovery;
@@ -28,6 +29,7 @@ use self::api::{kind, ErrorResponse, Request};
 use self::config::{Storage, StreamConfig};
 use self::errors::ApiError;
 use self::stream::{Step, Stream, Token};
+use crate::account::Internal;
 use crate::config::jetstream::{JetStreamSettings, SyncPolicy};
 use crate::ids::AccountId;
 use crate::log::Level;
@@ -38,30 +40,33 @@ pub type StreamId = u32;
 /// What the node must do for JetStream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// Publish `payload` on `subject` in `account` (an API answer or a PubAck).
+    /// Publish `payload` on `subject` in `account` (an API answer, a PubAck, a direct get's
+    /// message), with a header block unless `headers` is empty.
     Reply {
         /// The account.
         account: AccountId,
         /// The reply subject.
         subject: Box<[u8]>,
+        /// The header block, or empty.
+        headers: Vec<u8>,
         /// The body.
         payload: Vec<u8>,
     },
-    /// Deliver what is published on `subject` in `account` to stream `stream`.
+    /// Deliver what is published on `subject` in `account` to `to` (a stream, its direct get).
     Subscribe {
         /// The account.
         account: AccountId,
-        /// The stream's subject.
+        /// The subject.
         subject: String,
-        /// The stream.
-        stream: StreamId,
+        /// Who takes it.
+        to: Internal,
     },
-    /// Stop delivering to stream `stream`.
+    /// Drop every subscription of `to` in `account`.
     Unsubscribe {
         /// The account.
         account: AccountId,
-        /// The stream.
-        stream: StreamId,
+        /// Whose.
+        to: Internal,
     },
     /// Run an IO request on the file executor; its completion comes back to
     /// [`JetStream::complete`].
@@ -131,6 +136,9 @@ pub struct JetStream {
     api: BTreeMap<AccountId, (u64, u64)>,
     /// The wall-clock time of the last input, Unix nanoseconds.
     last_now: i64,
+    /// Direct gets in progress.
+    directs: BTreeMap<u64, direct::DirectGet>,
+    next_direct: u64,
 }
 
 impl JetStream {
@@ -153,6 +161,8 @@ impl JetStream {
             held: VecDeque::new(),
             api: BTreeMap::new(),
             last_now: 0,
+            directs: BTreeMap::new(),
+            next_direct: 0,
         }
     }
 
@@ -237,6 +247,7 @@ impl JetStream {
         self.effects.push_back(Effect::Reply {
             account,
             subject: subject.into(),
+            headers: Vec::new(),
             payload,
         });
     }
@@ -386,13 +397,14 @@ impl JetStream {
                     return refuse(self, error);
                 }
                 let old_subjects = stream.config.subjects.clone();
+                let old_direct = stream.config.allow_direct;
                 stream.config = config.clone();
                 let limits = stream::store_config(&config, Durability::Sync).limits;
                 if let Err(error) = stream.store.set_limits(limits, now) {
                     return refuse(self, ApiError::update_failed(error));
                 }
-                if old_subjects != config.subjects {
-                    self.effects.push_back(Effect::Unsubscribe { account, stream: id });
+                if old_subjects != config.subjects || old_direct != config.allow_direct {
+                    self.unsubscribe(account, id);
                     self.subscribe(id);
                 }
                 self.pump(id);
@@ -438,6 +450,7 @@ impl JetStream {
         })
     }
 
+    /// Subscribes stream `id`'s subjects, and its direct get when `allow_direct`.
     fn subscribe(&mut self, id: StreamId) {
         let Some(stream) = self.streams.get(&id) else { return };
         let account = stream.account;
@@ -445,8 +458,25 @@ impl JetStream {
             self.effects.push_back(Effect::Subscribe {
                 account,
                 subject,
-                stream: id,
+                to: Internal::Stream(id),
             });
+        }
+        if stream.config.allow_direct {
+            let direct = format!("$JS.API.DIRECT.GET.{}", stream.config.name);
+            for subject in [direct.clone(), format!("{direct}.>")] {
+                self.effects.push_back(Effect::Subscribe {
+                    account,
+                    subject,
+                    to: Internal::Direct(id),
+                });
+            }
+        }
+    }
+
+    /// Drops stream `id`'s subscriptions.
+    fn unsubscribe(&mut self, account: AccountId, id: StreamId) {
+        for to in [Internal::Stream(id), Internal::Direct(id)] {
+            self.effects.push_back(Effect::Unsubscribe { account, to });
         }
     }
 
@@ -538,10 +568,8 @@ impl JetStream {
         if let Some(stream) = self.streams.remove(&id) {
             self.by_name.retain(|_, s| *s != id);
             self.purges.remove(&id);
-            self.effects.push_back(Effect::Unsubscribe {
-                account: stream.account,
-                stream: id,
-            });
+            self.directs.retain(|_, d| d.stream() != id);
+            self.unsubscribe(stream.account, id);
         }
     }
 
@@ -593,7 +621,7 @@ impl JetStream {
             last_ts: api::time(last),
             num_subjects: state.num_subjects,
             subjects: subjects.filter(|s| !s.is_empty()),
-            num_deleted: if request.deleted_details { state.num_deleted } else { 0 },
+            num_deleted: state.num_deleted,
             deleted: deleted.filter(|d| !d.is_empty()),
             consumer_count: 0,
         }
@@ -986,7 +1014,7 @@ impl JetStream {
                             };
                             self.answer(account, &reply, &body);
                         }
-                        Token::Ack { reply: None, .. } | Token::Get { .. } | Token::Quiet => {}
+                        Token::Ack { reply: None, .. } | Token::Get { .. } | Token::Direct { .. } | Token::Quiet => {}
                     }
                 }
             }
@@ -1082,6 +1110,7 @@ impl JetStream {
                     )
                 }
             },
+            Event::Read(Token::Direct { key }, result) => self.direct_read(key, &name, result),
             Event::Read(..) => {}
         }
     }
@@ -1184,7 +1213,7 @@ impl JetStream {
 }
 
 /// The newest message on a subject matching `filter` (wildcards allowed).
-fn last_matching(stream: &Stream, filter: &[u8]) -> Option<u64> {
+pub(crate) fn last_matching(stream: &Stream, filter: &[u8]) -> Option<u64> {
     let index = stream.store.index();
     if !crate::subject::has_wildcard(filter) {
         return index.last_for(filter);

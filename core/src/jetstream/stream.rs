@@ -44,6 +44,11 @@ pub enum Token {
         /// Where the answer goes.
         reply: Box<[u8]>,
     },
+    /// One message of a direct get.
+    Direct {
+        /// The direct get.
+        key: u64,
+    },
     /// A MSG.GET.
     Get {
         /// Where the answer goes.

@@ -280,6 +280,11 @@ impl Server {
     /// Queues `message` for the part of the server that subscribed for it (see `internal.rs`).
     /// True if it took it: a request, which the component will answer.
     fn deliver_internal(&mut self, to: Internal, account: AccountId, message: &Message<'_>) -> bool {
+        // Direct gets are for the streams that allow them: another stream's goes unanswered
+        // (no responders), as in nats-server, whose API subscription does not take them.
+        if to == Internal::JetStreamApi && message.subject.starts_with(b"$JS.API.DIRECT.GET.") {
+            return false;
+        }
         // Requests need somewhere to answer; a stream stores what has no reply too.
         let reply = match (message.reply, to) {
             (Some(reply), _) => reply,
@@ -302,7 +307,20 @@ impl Server {
     /// The server publishes `payload` on `subject` in `account`, as a client there would (but
     /// to this server's subscribers only): every reply the server itself sends goes this way.
     pub(crate) fn publish_internal(&mut self, account: AccountId, subject: &[u8], payload: Vec<u8>) {
-        let mut framed = payload;
+        self.publish_internal_with_headers(account, subject, Vec::new(), payload);
+    }
+
+    /// [`Server::publish_internal`] with a header block (none when `headers` is empty).
+    pub(crate) fn publish_internal_with_headers(
+        &mut self,
+        account: AccountId,
+        subject: &[u8],
+        headers: Vec<u8>,
+        payload: Vec<u8>,
+    ) {
+        let header_len = (!headers.is_empty()).then_some(headers.len());
+        let mut framed = headers;
+        framed.extend_from_slice(&payload);
         framed.extend_from_slice(b"\r\n");
         let framed = Bytes::from(framed);
         let message = Message {
@@ -312,7 +330,7 @@ impl Server {
             from_service: true,
             subject,
             reply: None,
-            header_len: None,
+            header_len,
             framed: &framed,
             queues: Queues::Any,
             to_routes: false,
