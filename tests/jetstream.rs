@@ -312,7 +312,7 @@ fn direct_get_answers_as_nats_server_2_15_1_does() {
         serde_json::from_str(include_str!("transcripts/jetstream_direct_2.15.1.json")).expect("transcript");
     for runtime in RUNTIMES {
         let dir = scratch_dir(&format!("js-direct-{runtime}"));
-        let server = start(runtime, &dir);
+        let server = Natrix::start(runtime, &["-js", "-sd", dir.to_str().expect("utf8"), "-m", "-1"]);
         let (mut raw, _) = Raw::connect(server.port);
         raw.send(b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true,\"protocol\":1}\r\n");
         raw.send(b"SUB _INBOX.t.> 1\r\n");
@@ -328,6 +328,12 @@ fn direct_get_answers_as_nats_server_2_15_1_does() {
                 }
                 raw.send(b"PING\r\n");
                 while raw.read_line(WAIT).trim_end() != "PONG" {}
+                // The capture then asked for the stream's info until it held them all (once,
+                // there); monitoring's API count includes that request.
+                raw.send(format!("PUB $JS.API.STREAM.INFO.MANY _INBOX.t.{n} 0\r\n\r\n").as_bytes());
+                let (_, info) = read_reply(&mut raw).unwrap_or_else(|| panic!("{name}: no stream info"));
+                let info: serde_json::Value = serde_json::from_str(&info).expect("stream info");
+                assert_eq!(info["state"]["messages"], 1025, "{name}");
                 continue;
             }
             send_request(&mut raw, subject, &format!("_INBOX.t.{n}"), step, body);
@@ -349,5 +355,49 @@ fn direct_get_answers_as_nats_server_2_15_1_does() {
         raw.send(b"PING\r\n");
         let (rest, _) = raw.read_for(Duration::from_millis(300));
         assert_eq!(rest.replace("PING\r\n", ""), "PONG\r\n", "answers beyond nats-server's");
+        // The same streams, as monitoring shows them.
+        let monitoring: Vec<serde_json::Value> =
+            serde_json::from_str(include_str!("transcripts/jetstream_monitoring_2.15.1.json")).expect("transcript");
+        for page in monitoring {
+            let path = page["path"].as_str().unwrap_or_default();
+            let got = common::http_get(server.monitor_port(), path);
+            assert_eq!(
+                u64::from(got.status),
+                page["status"].as_u64().unwrap_or_default(),
+                "{path}"
+            );
+            let mut got = got.json();
+            let mut want = page["body"].clone();
+            if path == "/varz" {
+                got = serde_json::json!({"jetstream": got["jetstream"].clone()});
+                want = serde_json::json!({"jetstream": want["jetstream"].clone()});
+            }
+            let (got, want) = (monitoring_normalized(got), monitoring_normalized(want));
+            assert_eq!(got, want, "{path}");
+            let (mut got_keys, mut want_keys) = (Vec::new(), Vec::new());
+            key_order(&got, &mut got_keys);
+            key_order(&want, &mut want_keys);
+            assert_eq!(got_keys, want_keys, "{path}: key order");
+        }
+    }
+}
+
+/// A monitoring page without what differs between machines and runs (ids, directories, the
+/// machine's memory, times), and without `sync_always`, which natrix adds because it
+/// acknowledges after the fsync (docs/compatibility.md).
+fn monitoring_normalized(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match normalized(value) {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(key, _)| key != "sync_always")
+                .map(|(key, value)| match key.as_str() {
+                    "server_id" | "store_dir" | "max_memory" | "max_storage" | "now" => (key, Value::Null),
+                    _ => (key, monitoring_normalized(value)),
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(monitoring_normalized).collect()),
+        other => other,
     }
 }

@@ -148,7 +148,33 @@ fn varz_connz_and_subsz_count_exactly() {
             let body = get(&server, path);
             assert!(body["server_id"].is_string(), "{path}");
         }
-        assert_eq!(get(&server, "/jsz")["disabled"], true);
+        // JetStream off: nats-server 2.15.1's shape, keys in its order (API level aside).
+        let jsz = get(&server, "/jsz");
+        assert_eq!(jsz["disabled"], true);
+        let keys: Vec<&str> = jsz.as_object().expect("object").keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "memory",
+                "storage",
+                "reserved_memory",
+                "reserved_storage",
+                "accounts",
+                "ha_assets",
+                "api",
+                "server_id",
+                "now",
+                "disabled",
+                "config",
+                "streams",
+                "consumers",
+                "messages",
+                "bytes",
+                "total"
+            ]
+        );
+        assert_eq!(jsz["config"], serde_json::json!({"max_memory": 0, "max_storage": 0}));
+        assert_eq!(get(&server, "/varz")["jetstream"], serde_json::json!({}));
         assert_eq!(get(&server, "/accstatz")["account_statz"][0]["conns"], 2);
         let health = http_get(server.monitor_port(), "/healthz");
         assert_eq!((health.status, health.body.as_str()), (200, "{\"status\":\"ok\"}"));

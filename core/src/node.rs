@@ -198,13 +198,13 @@ impl Node {
     /// complete HTTP response; the runtime writes it and closes the connection.
     pub fn monitor(&mut self, now: Instant, head: &[u8]) -> Vec<u8> {
         self.server.begin_input(now);
-        self.monitor.http(&self.server, head)
+        self.monitor.http(&self.server, self.jetstream.as_ref(), head)
     }
 
     /// The reply this server would send to a `$SYS.REQ.SERVER...` request on `subject` with
     /// `body`, if it answers it; emits no output (the fuzz targets call it directly).
     pub fn sys_request(&mut self, subject: &[u8], body: &[u8]) -> Option<Vec<u8>> {
-        Report::new(&self.server, &self.monitor).sys_request(subject, body)
+        Report::new(&self.server, self.jetstream.as_ref(), &self.monitor).sys_request(subject, body)
     }
 
     /// Hands each message the server's internal subscriptions received to its component, and
@@ -216,7 +216,8 @@ impl Node {
             served = true;
             match message.to {
                 Internal::ServerRequests => {
-                    let answer = Report::new(&self.server, &self.monitor).sys_request(&message.subject, &message.body);
+                    let answer = Report::new(&self.server, self.jetstream.as_ref(), &self.monitor)
+                        .sys_request(&message.subject, &message.body);
                     if let Some(answer) = answer {
                         self.server.publish_internal(message.account, &message.reply, answer);
                     }

@@ -98,3 +98,77 @@ fn sys_requests_in_the_system_account() {
         .sys_request(b"$SYS.REQ.SERVER.PING.VARZ", br#"{"server_name":"elsewhere"}"#)
         .is_none());
 }
+
+#[test]
+fn jsz_over_the_system_account_and_http_with_jetstream() {
+    let config = Config {
+        jetstream: Some(natrix_core::config::jetstream::JetStreamSettings {
+            store_dir: "js".into(),
+            max_memory: 1 << 30,
+            max_store: 1 << 40,
+            domain: Some("hub".into()),
+            ..Default::default()
+        }),
+        ..Config::default()
+    };
+    let mut h = Harness::new(config);
+    let client = h.client(r#"{"verbose":false,"headers":true}"#);
+    let create = r#"{"name":"S","subjects":["s.>"],"max_bytes":1000}"#;
+    let requests = format!(
+        "SUB _INBOX.1 1\r\nPUB $JS.API.STREAM.CREATE.S _INBOX.1 {}\r\n{create}\r\n",
+        create.len()
+    );
+    h.send(client, requests.as_bytes());
+    h.send(client, b"PUB s.a _INBOX.1 2\r\nhi\r\n");
+    let mut answers = h.read_text(client);
+    for _ in 0..10 {
+        if answers.contains("\"seq\":1") {
+            break;
+        }
+        h.advance(Duration::from_millis(1));
+        answers.push_str(&h.read_text(client));
+    }
+    assert!(answers.contains("\"seq\":1"), "{answers}");
+
+    let reply = h
+        .server
+        .sys_request(b"$SYS.REQ.SERVER.PING.JSZ", br#"{"streams":true}"#)
+        .expect("an answer");
+    let value: serde_json::Value = serde_json::from_slice(&reply).expect("JSON");
+    assert_eq!(value["server"]["jetstream"], true);
+    assert_eq!(value["server"]["domain"], "hub");
+    let data = &value["data"];
+    assert_eq!(
+        (data["streams"].as_u64(), data["messages"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(data["reserved_storage"], 1000, "max_bytes reserves storage");
+    assert_eq!(data["api"], serde_json::json!({"total": 1, "errors": 0}));
+    assert_eq!(data["config"]["domain"], "hub");
+    assert_eq!(data["config"]["sync_always"], true, "acknowledged after the fsync");
+    let detail = &data["account_details"][0];
+    assert_eq!(detail["name"], "$G");
+    assert_eq!(detail["stream_detail"][0]["name"], "S");
+    assert!(
+        detail["stream_detail"][0].get("config").is_none(),
+        "config only when asked"
+    );
+    // Another domain's request is not for this server.
+    assert!(h
+        .server
+        .sys_request(b"$SYS.REQ.SERVER.PING.JSZ", br#"{"domain":"leaf"}"#)
+        .is_none());
+
+    let (status, jsz) = get(&mut h, "/jsz?acc=$G&streams=true&config=true");
+    assert_eq!(status, 200);
+    assert_eq!(jsz["account_details"][0]["stream_detail"][0]["config"]["name"], "S");
+    let (status, text) = get(&mut h, "/jsz?streams=maybe");
+    assert_eq!(status, 400);
+    assert_eq!(
+        text,
+        "Error decoding boolean for 'streams': strconv.ParseBool: parsing \"maybe\": invalid syntax"
+    );
+    let (_, varz) = get(&mut h, "/varz");
+    assert_eq!(varz["jetstream"]["stats"]["accounts"], 1);
+    assert_eq!(varz["jetstream"]["limits"]["default_max_consumers"], 1000);
+}

@@ -15,6 +15,7 @@ mod direct;
 pub mod errors;
 mod publish;
 mod recovery;
+pub mod report;
 pub mod stream;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -184,25 +185,6 @@ impl JetStream {
     /// The settings.
     pub fn settings(&self) -> &JetStreamSettings {
         &self.settings
-    }
-
-    /// Streams, and bytes stored in memory and on file.
-    pub fn usage(&self) -> (u64, u64, u64) {
-        let mut memory = 0;
-        let mut file = 0;
-        for stream in self.streams.values() {
-            let bytes = stream.store.state().bytes;
-            match stream.config.storage {
-                Storage::Memory => memory += bytes,
-                Storage::File => file += bytes,
-            }
-        }
-        (self.streams.len() as u64, memory, file)
-    }
-
-    /// API requests answered and errors, over every account.
-    pub fn api_totals(&self) -> (u64, u64) {
-        self.api.values().fold((0, 0), |(t, e), (at, ae)| (t + at, e + ae))
     }
 
     fn durability(&self) -> Durability {

@@ -165,37 +165,6 @@ pub struct Accstatz {
 }
 
 #[derive(Debug, Serialize)]
-pub struct JszConfig {
-    pub max_memory: u64,
-    pub max_storage: u64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct JszApi {
-    pub total: u64,
-    pub errors: u64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Jsz {
-    pub server_id: String,
-    pub now: String,
-    pub disabled: bool,
-    pub config: JszConfig,
-    pub memory: u64,
-    pub storage: u64,
-    pub reserved_memory: u64,
-    pub reserved_storage: u64,
-    pub accounts: u64,
-    pub ha_assets: u64,
-    pub api: JszApi,
-    pub streams: u64,
-    pub consumers: u64,
-    pub messages: u64,
-    pub bytes: u64,
-}
-
-#[derive(Debug, Serialize)]
 pub struct Healthz {
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -399,31 +368,6 @@ impl Report<'_> {
             server_id: self.server_id.clone(),
             now: self.now_text(),
             account_statz: stats,
-        }
-    }
-
-    /// `/jsz`: JetStream is not built yet, so it reports disabled, as nats-server does when it
-    /// is off.
-    pub fn jsz(&self) -> Jsz {
-        Jsz {
-            server_id: self.server_id.clone(),
-            now: self.now_text(),
-            disabled: true,
-            config: JszConfig {
-                max_memory: 0,
-                max_storage: 0,
-            },
-            memory: 0,
-            storage: 0,
-            reserved_memory: 0,
-            reserved_storage: 0,
-            accounts: 0,
-            ha_assets: 0,
-            api: JszApi { total: 0, errors: 0 },
-            streams: 0,
-            consumers: 0,
-            messages: 0,
-            bytes: 0,
         }
     }
 

@@ -15,6 +15,7 @@ pub mod connz;
 pub mod endpoints;
 pub mod format;
 pub mod http;
+pub mod jsz;
 pub mod metrics;
 pub mod routez;
 pub mod sys;
@@ -23,6 +24,7 @@ pub mod varz;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 
+use crate::jetstream::JetStream;
 use crate::server::Server;
 use format::{compact_json, pretty_json};
 
@@ -44,6 +46,8 @@ pub struct Monitor {
 /// building a report can change nothing but monitoring's counters.
 pub(crate) struct Report<'a> {
     server: &'a Server,
+    /// JetStream, when it is enabled.
+    pub(crate) jetstream: Option<&'a JetStream>,
     /// Monitoring's own state.
     pub(crate) monitor: &'a Monitor,
 }
@@ -58,8 +62,12 @@ impl std::ops::Deref for Report<'_> {
 
 impl<'a> Report<'a> {
     /// A view of `server` for `monitor`.
-    pub(crate) fn new(server: &'a Server, monitor: &'a Monitor) -> Self {
-        Report { server, monitor }
+    pub(crate) fn new(server: &'a Server, jetstream: Option<&'a JetStream>, monitor: &'a Monitor) -> Self {
+        Report {
+            server,
+            jetstream,
+            monitor,
+        }
     }
 }
 
@@ -139,7 +147,7 @@ const PATHS: &[(&str, &str)] = &[
 impl Monitor {
     /// Answers one HTTP request (its head, as read from a monitoring connection) with a
     /// complete HTTP response about `server`.
-    pub(crate) fn http(&mut self, server: &Server, head: &[u8]) -> Vec<u8> {
+    pub(crate) fn http(&mut self, server: &Server, jetstream: Option<&JetStream>, head: &[u8]) -> Vec<u8> {
         let request = match http::parse(head) {
             Ok(Some(request)) => request,
             Ok(None) | Err(_) => {
@@ -157,7 +165,7 @@ impl Monitor {
         };
         *self.http_req_stats.entry(counted.to_string()).or_insert(0) += 1;
         let query = Query { request: &request };
-        let result = Report::new(server, self).endpoint(path, &query);
+        let result = Report::new(server, jetstream, self).endpoint(path, &query);
         let (status, content_type, body) = match result {
             Ok(answer) => answer,
             Err(MonitorError::BadRequest(text)) => (400, "text/plain; charset=utf-8", text.into_bytes()),
@@ -213,15 +221,25 @@ impl Report<'_> {
                 json(pretty_json(&self.accstatz(unused)))
             }
             "/jsz" => {
-                for flag in ["accounts", "streams", "consumers", "config"] {
-                    query.boolean(flag)?;
-                }
-                if query.boolean("leader-only")? {
-                    return Err(MonitorError::BadRequest("filtered response: not leader".to_string()));
-                }
-                query.int("offset")?;
-                query.int("limit")?;
-                json(pretty_json(&self.jsz()))
+                let opts = jsz::JszOptions {
+                    account: query.text("acc").filter(|a| !a.is_empty()).map(str::to_string),
+                    accounts: query.boolean("accounts")?,
+                    streams: query.boolean("streams")?,
+                    consumers: query.boolean("consumers")?,
+                    config: {
+                        query.boolean("direct-consumers")?;
+                        query.boolean("config")?
+                    },
+                    offset: query.int("offset")?,
+                    limit: query.int("limit")?,
+                    leader_only: {
+                        let leader = query.boolean("leader-only")?;
+                        query.boolean("raft")?;
+                        query.boolean("stream-leader-only")?;
+                        leader
+                    },
+                };
+                json(pretty_json(&self.jsz(&opts)?))
             }
             "/healthz" => {
                 for flag in ["js-enabled", "js-enabled-only", "js-server-only"] {

@@ -19,6 +19,8 @@ pub struct ServerInfo {
     pub name: String,
     pub host: String,
     pub id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub domain: String,
     pub ver: String,
     pub seq: u64,
     pub jetstream: bool,
@@ -79,11 +81,19 @@ impl Report<'_> {
             name: self.server_name().to_string(),
             host: self.config.host.clone(),
             id: self.server_id.clone(),
+            domain: self.domain().to_string(),
             ver: crate::config::COMPATIBLE_VERSION.to_string(),
             seq,
-            jetstream: false,
+            jetstream: self.jetstream.is_some(),
             time: rfc3339(self.config.start_unix_nanos + self.now.as_nanos()),
         }
+    }
+
+    /// The JetStream domain, if any.
+    fn domain(&self) -> &str {
+        self.jetstream
+            .and_then(|js| js.settings().domain.as_deref())
+            .unwrap_or_default()
     }
 
     fn server_stats(&self) -> ServerStats {
@@ -196,7 +206,23 @@ impl Report<'_> {
                     .map_err(|e| e.to_string())
                     .and_then(|a| to_value(&a))
             }
-            "JSZ" => to_value(&self.jsz()),
+            "JSZ" => {
+                let opts = super::jsz::JszOptions {
+                    account: text("account").filter(|a| !a.is_empty()),
+                    accounts: flag("accounts"),
+                    streams: flag("streams"),
+                    consumers: flag("consumer"),
+                    config: flag("config"),
+                    leader_only: flag("leader_only"),
+                    offset: int("offset"),
+                    limit: int("limit"),
+                };
+                match self.jsz(&opts) {
+                    Ok(jsz) => to_value(&jsz),
+                    // nats-server sends nothing when the filter leaves nothing.
+                    Err(_) => return None,
+                }
+            }
             "HEALTHZ" => to_value(&self.healthz()),
             _ => return None,
         };
@@ -227,8 +253,15 @@ impl Report<'_> {
                 return false;
             }
         }
-        for key in ["cluster", "domain"] {
-            if options.get(key).and_then(Value::as_str).is_some_and(|v| !v.is_empty()) {
+        if options
+            .get("cluster")
+            .and_then(Value::as_str)
+            .is_some_and(|v| !v.is_empty())
+        {
+            return false;
+        }
+        if let Some(domain) = options.get("domain").and_then(Value::as_str) {
+            if !domain.is_empty() && !self.domain().contains(domain) {
                 return false;
             }
         }

@@ -12,10 +12,6 @@ use crate::config::COMPATIBLE_VERSION;
 #[derive(Debug, Serialize, Default)]
 pub struct Empty {}
 
-/// The JetStream section when JetStream is off.
-#[derive(Debug, Serialize, Default)]
-pub struct JetStreamOff {}
-
 /// nats-server's `Varz`, in its field order. The fields are nats-server's (docs/monitoring.md).
 #[allow(missing_docs)]
 #[derive(Debug, Serialize)]
@@ -52,7 +48,7 @@ pub struct Varz {
     pub leaf: Empty,
     pub mqtt: Empty,
     pub websocket: Empty,
-    pub jetstream: JetStreamOff,
+    pub jetstream: super::jsz::JetStreamVarz,
     #[serde(serialize_with = "serialize_go_float")]
     pub tls_timeout: f64,
     pub write_deadline: u64,
@@ -125,7 +121,7 @@ impl Report<'_> {
             leaf: Empty::default(),
             mqtt: Empty::default(),
             websocket: Empty::default(),
-            jetstream: JetStreamOff::default(),
+            jetstream: self.jetstream_varz(),
             tls_timeout: tls
                 .map(|t| t.timeout)
                 .unwrap_or(crate::config::tls::DEFAULT_TLS_TIMEOUT)
