@@ -54,6 +54,18 @@ struct Batch<T> {
     tokens: Vec<T>,
 }
 
+/// The `sync_interval` timer's sync of one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TimerSync {
+    /// None asked for.
+    Idle,
+    /// Asked for; made once no batch is in flight.
+    Wanted,
+    /// Made: the requests not yet completed (the file's sync, then for a new file its
+    /// directory's).
+    Running(Vec<IoId>),
+}
+
 /// See the module docs.
 #[derive(Debug)]
 pub struct GroupCommit<T> {
@@ -67,8 +79,11 @@ pub struct GroupCommit<T> {
     in_flight: Option<Batch<T>>,
     /// Requests made, waiting to be taken by [`GroupCommit::poll_request`].
     requests: VecDeque<(IoId, IoRequest)>,
-    /// An extra sync asked for by [`GroupCommit::sync_now`], and its id once made.
-    timer_sync: Option<Option<IoId>>,
+    /// The sync [`GroupCommit::sync_now`] asks for under [`Durability::Interval`].
+    timer_sync: TimerSync,
+    /// Under [`Durability::Interval`]: writes completed (and acknowledged) that no sync has
+    /// covered yet.
+    unsynced: bool,
     /// The file's directory entry is durable (false for a new file until its directory is
     /// synced: a synced file whose entry is not can vanish at a crash).
     entry_durable: bool,
@@ -96,7 +111,8 @@ impl<T> GroupCommit<T> {
             pending_tokens: Vec::new(),
             in_flight: None,
             requests: VecDeque::new(),
-            timer_sync: None,
+            timer_sync: TimerSync::Idle,
+            unsynced: false,
             failed: None,
         }
     }
@@ -111,9 +127,14 @@ impl<T> GroupCommit<T> {
         self.len() == 0
     }
 
-    /// Whether anything appended is not yet acknowledged.
+    /// Whether anything appended is not yet acknowledged, or (under
+    /// [`Durability::Interval`]) acknowledged but not yet synced: the file's commit is needed
+    /// until it is not.
     pub fn busy(&self) -> bool {
-        self.in_flight.is_some() || !self.pending_tokens.is_empty()
+        self.in_flight.is_some()
+            || !self.pending_tokens.is_empty()
+            || self.unsynced
+            || self.timer_sync != TimerSync::Idle
     }
 
     /// Appends `bytes`, acknowledged as `token` once durable. Returns the offset they start at.
@@ -127,10 +148,12 @@ impl<T> GroupCommit<T> {
         Ok(offset)
     }
 
-    /// Under [`Durability::Interval`], asks for a sync of what is written so far.
+    /// Under [`Durability::Interval`], asks for a sync of what is written so far (the
+    /// `sync_interval` timer). A file with nothing unsynced is left alone.
     pub fn sync_now(&mut self) {
-        if self.timer_sync.is_none() && self.failed.is_none() {
-            self.timer_sync = Some(None);
+        let dirty = self.unsynced || self.in_flight.is_some() || !self.pending_tokens.is_empty();
+        if self.timer_sync == TimerSync::Idle && self.failed.is_none() && dirty {
+            self.timer_sync = TimerSync::Wanted;
         }
     }
 
@@ -143,15 +166,28 @@ impl<T> GroupCommit<T> {
     }
 
     fn start_batch(&mut self, next_id: &mut impl FnMut() -> IoId) {
-        if self.timer_sync == Some(None) && self.in_flight.is_none() {
+        if self.timer_sync == TimerSync::Wanted && self.in_flight.is_none() {
             let id = next_id();
-            self.timer_sync = Some(Some(id));
             self.requests.push_back((
                 id,
                 IoRequest::Sync {
                     path: self.path.clone(),
                 },
             ));
+            let mut ids = vec![id];
+            if !self.entry_durable {
+                let dir_sync = next_id();
+                self.requests.push_back((
+                    dir_sync,
+                    IoRequest::SyncDir {
+                        dir: self.path.parent(),
+                    },
+                ));
+                ids.push(dir_sync);
+            }
+            // Everything written so far is covered (the executor runs requests in order).
+            self.unsynced = false;
+            self.timer_sync = TimerSync::Running(ids);
         }
         if self.in_flight.is_some() || self.pending_tokens.is_empty() {
             return;
@@ -197,9 +233,15 @@ impl<T> GroupCommit<T> {
     /// Acts on a completion; `None` if it was not one of this file's requests or releases
     /// nothing yet.
     pub fn complete(&mut self, completion: &IoCompletion) -> Option<Committed<T>> {
-        if let Some(Some(id)) = self.timer_sync {
-            if id == completion.id {
-                self.timer_sync = None;
+        if let TimerSync::Running(ids) = &mut self.timer_sync {
+            if let Some(at) = ids.iter().position(|id| *id == completion.id) {
+                ids.remove(at);
+                if ids.is_empty() {
+                    self.timer_sync = TimerSync::Idle;
+                    if completion.result.is_ok() {
+                        self.entry_durable = true;
+                    }
+                }
                 return match &completion.result {
                     Ok(_) => None,
                     Err(error) => Some(self.fail(error.clone())),
@@ -225,8 +267,9 @@ impl<T> GroupCommit<T> {
             return None;
         }
         let batch = self.in_flight.take()?;
-        if self.durability == Durability::Sync {
-            self.entry_durable = true;
+        match self.durability {
+            Durability::Sync => self.entry_durable = true,
+            Durability::Interval => self.unsynced = true,
         }
         Some(Committed::Durable(batch.tokens))
     }
@@ -235,7 +278,8 @@ impl<T> GroupCommit<T> {
     fn fail(&mut self, error: IoError) -> Committed<T> {
         self.failed = Some(error.clone());
         self.requests.clear();
-        self.timer_sync = None;
+        self.timer_sync = TimerSync::Idle;
+        self.unsynced = false;
         let mut tokens: Vec<T> = self.in_flight.take().map(|b| b.tokens).unwrap_or_default();
         tokens.append(&mut self.pending_tokens);
         self.pending.clear();
@@ -285,6 +329,36 @@ mod tests {
         let (requests, released) = drive(&mut gc, &mut disk, &mut next);
         assert!(released.is_empty());
         assert_eq!(requests, vec![IoRequest::Sync { path }]);
+    }
+
+    #[test]
+    fn interval_durability_keeps_the_file_busy_until_synced_and_syncs_a_new_files_directory() {
+        let path = StorePath::new("d/log").expect("valid");
+        let mut gc = GroupCommit::create(path.clone(), Durability::Interval);
+        let (mut disk, mut next) = (MemFs::new(), 0);
+        disk.run(
+            IoId(0),
+            &IoRequest::CreateDir {
+                dir: StorePath::new("d").expect("valid"),
+            },
+        );
+        gc.sync_now();
+        assert!(drive(&mut gc, &mut disk, &mut next).0.is_empty(), "nothing to sync");
+        gc.append(b"one", 1).expect("accepted");
+        assert_eq!(drive(&mut gc, &mut disk, &mut next).1, vec![1]);
+        assert!(gc.busy(), "acknowledged but not synced: the log must keep this commit");
+        gc.sync_now();
+        let (requests, _) = drive(&mut gc, &mut disk, &mut next);
+        assert_eq!(
+            requests,
+            vec![
+                IoRequest::Sync { path: path.clone() },
+                IoRequest::SyncDir { dir: path.parent() }
+            ]
+        );
+        assert!(!gc.busy());
+        gc.sync_now();
+        assert!(drive(&mut gc, &mut disk, &mut next).0.is_empty(), "synced already");
     }
 
     #[test]

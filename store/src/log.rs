@@ -206,6 +206,12 @@ impl<T> Log<T> {
         self.commits.values_mut().find_map(|c| c.poll_request(next_id))
     }
 
+    /// Under [`Durability::Interval`], asks every segment with writes no sync has covered
+    /// for a sync (the `sync_interval` timer).
+    pub fn sync_now(&mut self) {
+        self.commits.values_mut().for_each(GroupCommit::sync_now);
+    }
+
     /// Acts on a completion; returns what it acknowledged or failed.
     pub fn complete(&mut self, completion: &IoCompletion) -> Option<Committed<T>> {
         let (&n, committed) = self

@@ -275,6 +275,12 @@ impl<T> StreamStore<T> {
         self.log.poll_request(next_id)
     }
 
+    /// Under [`Durability::Interval`], syncs what was written and acknowledged but not yet
+    /// synced (the `sync_interval` timer); the requests come from [`StreamStore::poll_request`].
+    pub fn sync_now(&mut self) {
+        self.log.sync_now();
+    }
+
     /// Acts on a completion.
     pub fn complete(&mut self, completion: &IoCompletion) -> Option<Event<T>> {
         if let Some((seq, token)) = self.reads.remove(&completion.id) {

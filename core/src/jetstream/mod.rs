@@ -139,6 +139,9 @@ pub struct JetStream {
     last_now: i64,
     /// Direct gets in progress.
     directs: BTreeMap<u64, direct::DirectGet>,
+    /// When the `sync_interval` timer next syncs file streams (wall clock, Unix nanoseconds);
+    /// `None` when nothing was written since the last.
+    sync_due: Option<i64>,
     next_direct: u64,
 }
 
@@ -164,6 +167,7 @@ impl JetStream {
             last_now: 0,
             directs: BTreeMap::new(),
             next_direct: 0,
+            sync_due: None,
         }
     }
 
@@ -187,11 +191,13 @@ impl JetStream {
         &self.settings
     }
 
+    /// When file streams acknowledge: after the fsync (the default, and `sync_interval:
+    /// always`), or after the write with a sync every interval (`sync_interval: <duration>`,
+    /// the operator's explicit opt-out, as nats-server's default behaves).
     fn durability(&self) -> Durability {
-        // An interval is accepted, but every acknowledgement still waits for its fsync until
-        // the interval opt-out is built (docs/compatibility.md).
         match self.settings.sync {
-            SyncPolicy::Always | SyncPolicy::Interval(_) => Durability::Sync,
+            SyncPolicy::Always => Durability::Sync,
+            SyncPolicy::Interval(_) => Durability::Interval,
         }
     }
 
@@ -403,7 +409,11 @@ impl JetStream {
                     Ok(dir) => dir,
                     Err(error) => return refuse(self, ApiError::create_failed(error)),
                 };
-                let durability = self.durability();
+                // Memory streams have no disk to opt out of: syncs cost them nothing.
+                let durability = match config.storage {
+                    Storage::Memory => Durability::Sync,
+                    Storage::File => self.durability(),
+                };
                 let stream = match Stream::new(account, config, now, dir, durability) {
                     Ok(stream) => stream,
                     Err(error) => return refuse(self, ApiError::create_failed(error)),
@@ -916,6 +926,14 @@ impl JetStream {
 
     /// Runs a stream's pending IO: memory storage at once, file storage out to the executor.
     fn pump(&mut self, id: StreamId) {
+        // Under `sync_interval: <duration>`, writes are synced by a timer, armed while there
+        // is IO.
+        if let SyncPolicy::Interval(every) = self.settings.sync {
+            if self.sync_due.is_none() && self.streams.get(&id).is_some_and(|s| !s.in_memory()) {
+                let every = i64::try_from(every.as_nanos()).unwrap_or(i64::MAX);
+                self.sync_due = Some(self.last_now.saturating_add(every));
+            }
+        }
         loop {
             let mut next = self.next_io;
             let mut issued = Vec::new();
@@ -1119,16 +1137,32 @@ impl JetStream {
 
     /// When the next message reaches its stream's `max_age`, wall-clock Unix nanoseconds.
     pub fn next_expiry(&self) -> Option<i64> {
-        self.streams
+        let expiry = self
+            .streams
             .values()
             .filter(|s| s.config.max_age > 0)
-            .filter_map(|s| s.times().0.map(|first| first + s.config.max_age))
-            .min()
+            .filter_map(|s| s.times().0.map(|first| first + s.config.max_age));
+        expiry.chain(self.sync_due).min()
     }
 
     /// Removes what has outlived its stream's `max_age` at wall-clock `now`.
     pub fn expire(&mut self, now: i64) {
         self.last_now = now;
+        if self.sync_due.is_some_and(|at| at <= now) {
+            self.sync_due = None;
+            let files: Vec<StreamId> = self
+                .streams
+                .iter()
+                .filter(|(_, s)| !s.in_memory())
+                .map(|(id, _)| *id)
+                .collect();
+            for id in files {
+                if let Some(stream) = self.streams.get_mut(&id) {
+                    stream.store.sync_now();
+                }
+                self.pump(id);
+            }
+        }
         let due: Vec<StreamId> = self
             .streams
             .iter()

@@ -48,6 +48,8 @@ pub struct Harness {
     pub dials: Vec<(crate::cluster::DialId, String)>,
     /// The disk JetStream's IO runs on, at once and in order (a model file system).
     pub disk: natrix_store::memory::MemFs,
+    /// Every IO request run on it, in order.
+    pub io_log: Vec<natrix_store::io::IoRequest>,
 }
 
 impl Harness {
@@ -76,6 +78,7 @@ impl Harness {
             defer_password_checks: false,
             password_checks: Vec::new(),
             disk: natrix_store::memory::MemFs::new(),
+            io_log: Vec::new(),
         }
     }
 
@@ -253,7 +256,10 @@ impl Harness {
                 Output::Log { level, message } => self.logs.push(format!("{} {message}", level.tag())),
                 Output::CheckPassword { conn, check } => checks.push((conn, check)),
                 Output::Dial { dial, address } => self.dials.push((dial, address)),
-                Output::Io(id, request) => io.push(self.disk.run(id, &request)),
+                Output::Io(id, request) => {
+                    io.push(self.disk.run(id, &request));
+                    self.io_log.push(request);
+                }
             }
         }
         // The file executor's completions, in order, each fed in and drained.
