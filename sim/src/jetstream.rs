@@ -4,7 +4,7 @@
 //! published twice). The power goes at IO requests the seed picks, so at any point of the
 //! write/sync sequence, optionally tearing unsynced writes; the server restarts on what the
 //! disk kept. At the end the power goes once more and a reader fetches every acknowledged
-//! message with STREAM.MSG.GET.
+//! message with STREAM.MSG.GET and with DIRECT.GET (the stream allows direct gets).
 //!
 //! Checkers:
 //! - `js-acked-message-lost`: a message whose PubAck the publisher received is not readable
@@ -13,7 +13,12 @@
 //! - `js-acked-sequence-reused`: two different acknowledged messages got one sequence;
 //! - `js-duplicate-stored`: a message republished with its `Nats-Msg-Id` inside the duplicate
 //!   window was acknowledged under a second sequence, though the first was acknowledged and
-//!   no restart came between (the window is not kept across restarts yet: docs/storage.md).
+//!   no restart came between (the checker judges pairs within one connection only; recovery
+//!   rebuilds the window from stored headers).
+//!
+//! DIRECT.GET reads count for `js-acked-message-lost` and `js-wrong-message-served` as
+//! STREAM.MSG.GET reads do; a read the power interrupted must be answered with an error
+//! status, never with 404 (seed 1796173538034).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -118,6 +123,8 @@ pub struct JsLog {
     pub epochs: Vec<u32>,
     /// Sequence → what a MSG.GET after the last restart returned (`None`: not found or error).
     pub reads: BTreeMap<u64, Option<String>>,
+    /// Sequence → the payload DIRECT.GET returned after the last restart (`None`: 404).
+    pub direct_reads: BTreeMap<u64, Option<String>>,
     /// The reader finished.
     pub read_done: bool,
 }
@@ -262,8 +269,21 @@ async fn connect(until: Duration) -> Option<Client> {
 }
 
 /// Sends `subject` with `body` (and headers) and a reply on the inbox; returns the reply's
-/// payload, or `None` if none came within `wait`.
+/// payload, or `None` if none came within `wait` or it had headers (a status).
 async fn request(client: &mut Client, subject: &str, body: &[u8], wait: Duration) -> std::io::Result<Option<Vec<u8>>> {
+    Ok(match request_any(client, subject, body, wait).await? {
+        Some((None, payload)) => Some(payload),
+        _ => None,
+    })
+}
+
+/// As [`request`], but returns the reply's header block too, if it had one.
+async fn request_any(
+    client: &mut Client,
+    subject: &str,
+    body: &[u8],
+    wait: Duration,
+) -> std::io::Result<Option<(Option<Vec<u8>>, Vec<u8>)>> {
     client
         .send(&OwnedOp::Pub {
             subject: subject.as_bytes().to_vec(),
@@ -277,8 +297,15 @@ async fn request(client: &mut Client, subject: &str, body: &[u8], wait: Duration
         match tokio::time::timeout_at(deadline, client.next()).await {
             Err(_) => return Ok(None),
             Ok(Err(e)) => return Err(e),
-            Ok(Ok(ServerOp::Msg { subject, payload, .. })) if subject == "_INBOX.js.req" => return Ok(Some(payload)),
-            Ok(Ok(ServerOp::HMsg { subject, .. })) if subject == "_INBOX.js.req" => return Ok(None),
+            Ok(Ok(ServerOp::Msg { subject, payload, .. })) if subject == "_INBOX.js.req" => {
+                return Ok(Some((None, payload)))
+            }
+            Ok(Ok(ServerOp::HMsg {
+                subject,
+                headers,
+                payload,
+                ..
+            })) if subject == "_INBOX.js.req" => return Ok(Some((Some(headers), payload))),
             Ok(Ok(ServerOp::Ping)) => client.send(&OwnedOp::Pong).await?,
             Ok(Ok(_)) => {}
         }
@@ -288,7 +315,7 @@ async fn request(client: &mut Client, subject: &str, body: &[u8], wait: Duration
 async fn publisher(plan: JsPlan, log: Rc<RefCell<JsLog>>) {
     let mut next = 0usize;
     let mut epoch = 0u32;
-    let stream = br#"{"name":"S","subjects":["s.>"]}"#;
+    let stream = br#"{"name":"S","subjects":["s.>"],"allow_direct":true}"#;
     'connections: while next < plan.messages && now() < plan.end() {
         let Some(mut client) = connect(plan.end()).await else {
             return;
@@ -409,33 +436,69 @@ async fn reader(plan: JsPlan, log: Rc<RefCell<JsLog>>) {
             continue;
         }
         for seq in &seqs {
-            if log.borrow().reads.contains_key(seq) {
+            let body = format!("{{\"seq\":{seq}}}");
+            let read = log.borrow().reads.contains_key(seq);
+            if !read {
+                match request(
+                    &mut client,
+                    "$JS.API.STREAM.MSG.GET.S",
+                    body.as_bytes(),
+                    Duration::from_secs(2),
+                )
+                .await
+                {
+                    Ok(Some(answer)) => {
+                        if std::env::var_os("JS_TRACE").is_some() {
+                            eprintln!("read seq {seq}: {} at {:?}", String::from_utf8_lossy(&answer), now());
+                        }
+                        let Ok(answer) = serde_json::from_slice::<serde_json::Value>(&answer) else {
+                            continue;
+                        };
+                        let data = answer["message"]["data"].as_str().map(str::to_string);
+                        let not_found = answer["error"]["description"].as_str() == Some("no message found");
+                        if data.is_none() && !not_found {
+                            // The server could not read it now (the power went): ask again.
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            continue 'connections;
+                        }
+                        log.borrow_mut().reads.insert(*seq, data);
+                    }
+                    Ok(None) => {}
+                    Err(_) => continue 'connections,
+                }
+            }
+            if log.borrow().direct_reads.contains_key(seq) {
                 continue;
             }
-            let body = format!("{{\"seq\":{seq}}}");
-            match request(
+            // The same message through DIRECT.GET, which answers with the raw payload.
+            match request_any(
                 &mut client,
-                "$JS.API.STREAM.MSG.GET.S",
+                "$JS.API.DIRECT.GET.S",
                 body.as_bytes(),
                 Duration::from_secs(2),
             )
             .await
             {
-                Ok(Some(answer)) => {
+                Ok(Some((headers, payload))) => {
                     if std::env::var_os("JS_TRACE").is_some() {
-                        eprintln!("read seq {seq}: {} at {:?}", String::from_utf8_lossy(&answer), now());
+                        let headers = String::from_utf8_lossy(headers.as_deref().unwrap_or_default()).into_owned();
+                        eprintln!(
+                            "direct seq {seq}: {headers:?} {} at {:?}",
+                            String::from_utf8_lossy(&payload),
+                            now()
+                        );
                     }
-                    let Ok(answer) = serde_json::from_slice::<serde_json::Value>(&answer) else {
-                        continue;
+                    let status = headers.as_deref().map(direct_status).unwrap_or(0);
+                    let data = match status {
+                        0 => Some(String::from_utf8_lossy(&payload).into_owned()),
+                        404 => None,
+                        _ => {
+                            // Not readable now (the power went): ask again.
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            continue 'connections;
+                        }
                     };
-                    let data = answer["message"]["data"].as_str().map(str::to_string);
-                    let not_found = answer["error"]["description"].as_str() == Some("no message found");
-                    if data.is_none() && !not_found {
-                        // The server could not read it now (the power went): ask again.
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        continue 'connections;
-                    }
-                    log.borrow_mut().reads.insert(*seq, data);
+                    log.borrow_mut().direct_reads.insert(*seq, data);
                 }
                 Ok(None) => {}
                 Err(_) => continue 'connections,
@@ -444,6 +507,18 @@ async fn reader(plan: JsPlan, log: Rc<RefCell<JsLog>>) {
         log.borrow_mut().read_done = true;
         return;
     }
+}
+
+/// The status code of a header block (`NATS/1.0 404 Message Not Found`); 0 for a message
+/// (`NATS/1.0` and headers).
+fn direct_status(headers: &[u8]) -> u16 {
+    let text = String::from_utf8_lossy(headers);
+    let first = text.lines().next().unwrap_or_default();
+    first
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
 }
 
 fn check(plan: &JsPlan, log: &JsLog) -> Vec<Violation> {
@@ -490,6 +565,18 @@ fn check(plan: &JsPlan, log: &JsLog) -> Vec<Violation> {
             _ => violations.push(Violation::new(
                 "js-acked-message-lost",
                 format!("seq {seq} (message {i}) was acknowledged and is gone"),
+            )),
+        }
+        let expected = format!("m{i}");
+        match log.direct_reads.get(seq) {
+            Some(Some(data)) if *data == expected => {}
+            Some(Some(data)) => violations.push(Violation::new(
+                "js-wrong-message-served",
+                format!("seq {seq}: DIRECT.GET served {data:?}, acknowledged {expected}"),
+            )),
+            _ => violations.push(Violation::new(
+                "js-acked-message-lost",
+                format!("seq {seq} (message {i}) was acknowledged and DIRECT.GET does not find it"),
             )),
         }
     }

@@ -444,6 +444,20 @@ pub struct MsgGetRequest {
     pub last_by_subj: String,
     /// The first message at or after `seq` on this subject.
     pub next_by_subj: String,
+    /// Batches are DIRECT.GET's: MSG.GET refuses them.
+    pub batch: i64,
+    /// As `batch`.
+    pub max_bytes: i64,
+    /// The first message stored at or after this time (RFC 3339).
+    pub start_time: Option<String>,
+    /// DIRECT.GET's; ignored here, as nats-server ignores it.
+    pub multi_last: Option<Vec<String>>,
+    /// DIRECT.GET's; ignored here.
+    pub up_to_seq: u64,
+    /// DIRECT.GET's; ignored here.
+    pub up_to_time: Option<String>,
+    /// Leave the stored headers out.
+    pub no_hdr: bool,
 }
 
 /// MSG.DELETE's body.

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::stream::{Stream, Token};
 use super::{Effect, JetStream, StreamId};
 use crate::ids::AccountId;
+use crate::log::Level;
 
 /// `multi_last` answers at most this many subjects (more: 413).
 const MAX_MULTI_LAST: usize = 1024;
@@ -205,9 +206,22 @@ impl JetStream {
         result: Result<natrix_store::stream::StoredMessage, natrix_store::stream::ReadError>,
     ) {
         let Some(get) = self.directs.get_mut(&key) else { return };
-        let Ok(message) = result else {
-            // Gone meanwhile (or unreadable): skipped, as a deleted sequence is.
-            return self.direct_next(key);
+        let message = match result {
+            Ok(message) => message,
+            // Deleted or removed since the plan: skipped, as a deleted sequence is.
+            Err(natrix_store::stream::ReadError::NotFound) => return self.direct_next(key),
+            Err(error) => {
+                // Damaged or unreadable: never served, and never called missing, which a
+                // client would take for a key that does not exist. nats-server has no status
+                // for this (it answers 404); a 500 is an error to every client.
+                let Some(get) = self.directs.remove(&key) else { return };
+                let account_name = self.account_name(get.account);
+                self.log(
+                    Level::Error,
+                    format!("JetStream stream '{account_name} > {name}': {error}"),
+                );
+                return self.direct_status(get.account, &get.reply, "500 Message Unreadable");
+            }
         };
         get.sent += 1;
         get.bytes += message.subject.len() + message.headers.len() + message.payload.len();

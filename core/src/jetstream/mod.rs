@@ -351,7 +351,7 @@ impl JetStream {
         };
         let refuse =
             |js: &mut Self, error: ApiError| js.answer_error(account, reply, response_type, error, api::Extra::none());
-        let requested: StreamConfig = match decode(body) {
+        let requested: StreamConfig = match decode(body, self.settings.strict) {
             Ok(value) => value,
             Err(error) => return refuse(self, error),
         };
@@ -638,7 +638,7 @@ impl JetStream {
 
     fn info(&mut self, now: i64, account: AccountId, name: &str, reply: &[u8], body: &[u8]) {
         let paging = api::Extra::paging;
-        let request: api::InfoRequest = match decode(body) {
+        let request: api::InfoRequest = match decode(body, self.settings.strict) {
             Ok(value) => value,
             Err(error) => return self.answer_error(account, reply, "stream_info_response", error, paging(0, 0)),
         };
@@ -682,7 +682,7 @@ impl JetStream {
         } else {
             "stream_names_response"
         };
-        let request: api::NamesRequest = match decode(body) {
+        let request: api::NamesRequest = match decode(body, self.settings.strict) {
             Ok(value) => value,
             Err(error) => return self.answer_error(account, reply, response_type, error, api::Extra::none()),
         };
@@ -783,7 +783,7 @@ impl JetStream {
 
     fn purge(&mut self, now: i64, account: AccountId, name: &str, reply: &[u8], body: &[u8]) {
         let count = api::Extra::purged;
-        let request: api::PurgeRequest = match decode(body) {
+        let request: api::PurgeRequest = match decode(body, self.settings.strict) {
             Ok(value) => value,
             Err(error) => return self.answer_error(account, reply, "stream_purge_response", error, count(0)),
         };
@@ -847,31 +847,50 @@ impl JetStream {
         let refuse = |js: &mut Self, error: ApiError| {
             js.answer_error(account, reply, "stream_msg_get_response", error, api::Extra::none())
         };
-        let request: api::MsgGetRequest = match decode(body) {
+        let request: api::MsgGetRequest = match decode(body, self.settings.strict) {
             Ok(value) => value,
             Err(error) => return refuse(self, error),
         };
+        let (has_last, has_next) = (!request.last_by_subj.is_empty(), !request.next_by_subj.is_empty());
+        let has_start = request.start_time.is_some();
+        // As nats-server: batches are DIRECT.GET's, and `seq`, `last_by_subj` and
+        // `start_time` exclude each other (`next_by_subj` filters from `seq` or `start_time`).
+        let conflicts = (request.seq > 0 && has_last)
+            || (request.seq == 0 && !has_last && !has_next && !has_start)
+            || (request.seq > 0 && has_start)
+            || (has_start && has_last)
+            || (has_last && has_next);
+        if request.batch > 0 || request.max_bytes > 0 || conflicts {
+            return refuse(self, ApiError::bad_request());
+        }
         let Some(id) = self.stream_id(account, name) else {
             return refuse(self, ApiError::stream_not_found());
         };
         let Some(stream) = self.streams.get(&id) else { return };
         let index = stream.store.index();
-        let seq = if !request.last_by_subj.is_empty() {
-            if request.seq > 0 || !request.next_by_subj.is_empty() {
-                return refuse(self, ApiError::bad_request());
+        let from = match &request.start_time {
+            Some(time) => {
+                let Some(at) = crate::time::parse_rfc3339(time) else {
+                    return refuse(self, ApiError::bad_request());
+                };
+                // The first message stored at or after `at`; past the last when none is.
+                index
+                    .seqs_from(0)
+                    .find(|seq| index.get(*seq).is_some_and(|m| m.time >= at))
+                    .unwrap_or(stream.store.state().last_seq + 1)
             }
-            last_matching(stream, request.last_by_subj.as_bytes())
-        } else if !request.next_by_subj.is_empty() {
-            let from = request.seq.max(1);
-            index.seqs_from(from).find(|seq| {
+            None => request.seq,
+        };
+        let seq = if has_next {
+            index.seqs_from(from.max(1)).find(|seq| {
                 index
                     .get(*seq)
                     .is_some_and(|m| natrix_store::stream::subject_matches(request.next_by_subj.as_bytes(), &m.subject))
             })
-        } else if request.seq > 0 {
-            Some(request.seq)
+        } else if from > 0 {
+            Some(from)
         } else {
-            return refuse(self, ApiError::bad_request());
+            last_matching(stream, request.last_by_subj.as_bytes())
         };
         let Some(seq) = seq else {
             return refuse(self, ApiError::no_message_found());
@@ -879,7 +898,11 @@ impl JetStream {
         let mut next = self.next_io;
         let mut issued = Vec::new();
         let step = self.streams.get_mut(&id).and_then(|stream| {
-            stream.read(seq, Token::Get { reply: reply.into() }, &mut || {
+            let token = Token::Get {
+                reply: reply.into(),
+                no_hdr: request.no_hdr,
+            };
+            stream.read(seq, token, &mut || {
                 next += 1;
                 issued.push(IoId(next));
                 IoId(next)
@@ -893,7 +916,7 @@ impl JetStream {
         let refuse = |js: &mut Self, error: ApiError| {
             js.answer_error(account, reply, "stream_msg_delete_response", error, api::Extra::none())
         };
-        let request: api::MsgDeleteRequest = match decode(body) {
+        let request: api::MsgDeleteRequest = match decode(body, self.settings.strict) {
             Ok(value) => value,
             Err(error) => return refuse(self, error),
         };
@@ -1074,14 +1097,14 @@ impl JetStream {
                     }
                 }
             }
-            Event::Read(Token::Get { reply }, result) => match result {
+            Event::Read(Token::Get { reply, no_hdr }, result) => match result {
                 Ok(message) => {
                     let body = api::MsgGetResponse {
                         kind: kind("stream_msg_get_response"),
                         message: api::StoredMsg {
                             subject: String::from_utf8_lossy(&message.subject).into_owned(),
                             seq: message.seq,
-                            hdrs: (!message.headers.is_empty()).then(|| api::base64(&message.headers)),
+                            hdrs: (!no_hdr && !message.headers.is_empty()).then(|| api::base64(&message.headers)),
                             data: (!message.payload.is_empty()).then(|| api::base64(&message.payload)),
                             time: api::time(Some(message.time)),
                         },
@@ -1259,7 +1282,7 @@ fn response_type(request: &Request) -> &'static str {
 
 /// Decodes a request body as nats-server's Go decoder would: an empty body is the default,
 /// and `null` for a field leaves it unset.
-fn decode<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+fn decode<T: serde::de::DeserializeOwned + Default>(body: &[u8], strict: bool) -> Result<T, ApiError> {
     if body.is_empty() {
         return Ok(T::default());
     }
@@ -1268,7 +1291,22 @@ fn decode<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, Ap
         return Ok(T::default());
     }
     strip_nulls(&mut value);
-    serde_json::from_value(value).map_err(|e| invalid_json(&e))
+    // nats-server decodes requests refusing unknown fields under `strict` (its default),
+    // and otherwise ignores them.
+    let mut unknown: Option<String> = None;
+    let decoded: T = serde_ignored::deserialize(value, |path| {
+        if unknown.is_none() {
+            unknown = Some(match path {
+                serde_ignored::Path::Map { key, .. } => key.clone(),
+                other => other.to_string(),
+            });
+        }
+    })
+    .map_err(|e| invalid_json(&e))?;
+    match unknown {
+        Some(field) if strict => Err(ApiError::invalid_json(format!("json: unknown field \"{field}\""))),
+        _ => Ok(decoded),
+    }
 }
 
 fn strip_nulls(value: &mut serde_json::Value) {
@@ -1304,18 +1342,42 @@ mod tests {
     #[test]
     fn bodies_decode_as_gos_decoder_reads_them() {
         // async-nats sends `null` for an empty STREAM.INFO, and `null` for unset fields.
-        let request: api::InfoRequest = decode(b"null").expect("null is no request");
+        let request: api::InfoRequest = decode(b"null", true).expect("null is no request");
         assert!(!request.deleted_details);
-        let config: StreamConfig =
-            decode(br#"{"name":"S","consumer_limits":null,"metadata":null,"subjects":["a"]}"#).expect("nulls skipped");
+        let config: StreamConfig = decode(
+            br#"{"name":"S","consumer_limits":null,"metadata":null,"subjects":["a"]}"#,
+            true,
+        )
+        .expect("nulls skipped");
         assert_eq!(config.subjects, ["a"]);
-        let empty: api::PurgeRequest = decode(b"").expect("empty is the default");
+        let empty: api::PurgeRequest = decode(b"", true).expect("empty is the default");
         assert_eq!(empty.keep, 0);
         assert_eq!(
-            decode::<api::PurgeRequest>(b"{").expect_err("cut short").description,
+            decode::<api::PurgeRequest>(b"{", true)
+                .expect_err("cut short")
+                .description,
             "invalid JSON: unexpected EOF"
         );
-        let storage = decode::<StreamConfig>(br#"{"name":"S","storage":"disk"}"#).expect_err("unknown storage");
+        let storage = decode::<StreamConfig>(br#"{"name":"S","storage":"disk"}"#, true).expect_err("unknown storage");
         assert_eq!(storage.description, r#"invalid JSON: can not unmarshal "\"disk\"""#);
+    }
+
+    #[test]
+    fn strict_refuses_unknown_fields_as_nats_server_does() {
+        let body = br#"{"name":"S","subjects":["a"],"bogus":{"x":1},"also":2}"#;
+        let error = decode::<StreamConfig>(body, true).expect_err("strict");
+        assert_eq!(error.description, r#"invalid JSON: json: unknown field "bogus""#);
+        assert_eq!(error.err_code, 10025);
+        let config = decode::<StreamConfig>(body, false).expect("lenient without strict");
+        assert_eq!(config.name, "S");
+        // A map's keys are the user's, not fields.
+        let metadata = br#"{"name":"S","metadata":{"anything":"goes"}}"#;
+        assert!(decode::<StreamConfig>(metadata, true).is_ok());
+        // Nested unknown fields are named as Go names them: the field alone.
+        let nested = br#"{"name":"S","consumer_limits":{"nope":1}}"#;
+        let error = decode::<StreamConfig>(nested, true).expect_err("nested");
+        assert_eq!(error.description, r#"invalid JSON: json: unknown field "nope""#);
+        // MSG.GET knows DIRECT.GET's fields, as nats-server's shared request type does.
+        assert!(decode::<api::MsgGetRequest>(br#"{"seq":1,"no_hdr":true,"multi_last":["a"]}"#, true).is_ok());
     }
 }

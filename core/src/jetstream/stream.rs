@@ -53,6 +53,8 @@ pub enum Token {
     Get {
         /// Where the answer goes.
         reply: Box<[u8]>,
+        /// Leave the stored headers out of the answer.
+        no_hdr: bool,
     },
     /// Nothing waits (removals by limits, recovery's own reads).
     Quiet,

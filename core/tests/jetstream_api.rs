@@ -1,0 +1,105 @@
+//! JetStream API answers checked against what nats-server 2.15.1 answered to the same requests
+//! (captured by hand with its binary; the texts below are its).
+
+use natrix_core::config::jetstream::JetStreamSettings;
+use natrix_core::config::Config;
+use natrix_core::testing::Harness;
+
+fn server(strict: bool) -> (Harness, natrix_core::ConnId) {
+    let mut h = Harness::new(Config {
+        jetstream: Some(JetStreamSettings {
+            store_dir: "js".into(),
+            max_memory: 1 << 30,
+            max_store: 1 << 40,
+            strict,
+            ..Default::default()
+        }),
+        ..Config::default()
+    });
+    let client = h.client(r#"{"verbose":false,"headers":true}"#);
+    h.send(client, b"SUB r 1\r\n");
+    (h, client)
+}
+
+/// Sends `body` to `subject` with reply `r`; returns the answer's payload.
+fn ask(h: &mut Harness, client: natrix_core::ConnId, subject: &str, body: &str) -> String {
+    h.send(
+        client,
+        format!("PUB {subject} r {}\r\n{body}\r\n", body.len()).as_bytes(),
+    );
+    let text = h.read_text(client);
+    text.split_once("\r\n")
+        .map(|(_, rest)| rest.trim_end().to_string())
+        .unwrap_or(text)
+}
+
+#[test]
+fn strict_requests_with_unknown_fields_are_refused() {
+    let (mut h, c) = server(true);
+    assert_eq!(
+        ask(
+            &mut h,
+            c,
+            "$JS.API.STREAM.CREATE.X",
+            r#"{"name":"X","subjects":["x"],"bogus":1}"#
+        ),
+        r#"{"type":"io.nats.jetstream.api.v1.stream_create_response","error":{"code":400,"err_code":10025,"description":"invalid JSON: json: unknown field \"bogus\""}}"#
+    );
+    assert!(ask(&mut h, c, "$JS.API.STREAM.CREATE.X", r#"{"name":"X","subjects":["x"]}"#).contains("did_create"));
+    assert_eq!(
+        ask(&mut h, c, "$JS.API.STREAM.INFO.X", r#"{"offset":0,"bogus":{"a":1}}"#),
+        r#"{"type":"io.nats.jetstream.api.v1.stream_info_response","error":{"code":400,"err_code":10025,"description":"invalid JSON: json: unknown field \"bogus\""},"total":0,"offset":0,"limit":0}"#
+    );
+}
+
+#[test]
+fn without_strict_unknown_fields_are_ignored() {
+    let (mut h, c) = server(false);
+    assert!(ask(
+        &mut h,
+        c,
+        "$JS.API.STREAM.CREATE.X",
+        r#"{"name":"X","subjects":["x"],"bogus":1}"#
+    )
+    .contains("did_create"));
+}
+
+#[test]
+fn msg_get_refuses_batches_and_takes_no_hdr_and_start_time() {
+    let (mut h, c) = server(true);
+    assert!(ask(&mut h, c, "$JS.API.STREAM.CREATE.X", r#"{"name":"X","subjects":["x"]}"#).contains("did_create"));
+    h.send(c, b"HPUB x r 12 17\r\nNATS/1.0\r\n\r\nhello\r\n");
+    assert_eq!(h.read_text(c).lines().nth(1), Some(r#"{"stream":"X","seq":1}"#));
+    assert_eq!(
+        ask(&mut h, c, "$JS.API.STREAM.MSG.GET.X", r#"{"seq":1,"batch":2}"#),
+        r#"{"type":"io.nats.jetstream.api.v1.stream_msg_get_response","error":{"code":400,"err_code":10003,"description":"bad request"}}"#
+    );
+    let with = ask(&mut h, c, "$JS.API.STREAM.MSG.GET.X", r#"{"seq":1}"#);
+    assert!(with.contains(r#""hdrs":"#), "{with}");
+    let without = ask(&mut h, c, "$JS.API.STREAM.MSG.GET.X", r#"{"seq":1,"no_hdr":true}"#);
+    assert!(
+        !without.contains(r#""hdrs":"#) && without.contains(r#""data":"aGVsbG8=""#),
+        "{without}"
+    );
+    let by_time = ask(
+        &mut h,
+        c,
+        "$JS.API.STREAM.MSG.GET.X",
+        r#"{"start_time":"1970-01-01T00:00:00Z"}"#,
+    );
+    assert!(by_time.contains(r#""seq":1"#), "{by_time}");
+    let later = ask(
+        &mut h,
+        c,
+        "$JS.API.STREAM.MSG.GET.X",
+        r#"{"start_time":"2100-01-01T00:00:00Z"}"#,
+    );
+    assert!(later.contains("no message found"), "{later}");
+    let conflict = ask(
+        &mut h,
+        c,
+        "$JS.API.STREAM.MSG.GET.X",
+        r#"{"seq":1,"start_time":"2000-01-01T00:00:00Z"}"#,
+    );
+    assert!(conflict.contains("bad request"), "{conflict}");
+}
