@@ -168,6 +168,10 @@ fn jsz_over_the_system_account_and_http_with_jetstream() {
         text,
         "Error decoding boolean for 'streams': strconv.ParseBool: parsing \"maybe\": invalid syntax"
     );
+    let (_, accountz) = get(&mut h, "/accountz?acc=$G");
+    assert_eq!(accountz["account_detail"]["jetstream_enabled"], true);
+    let (_, accountz) = get(&mut h, "/accountz?acc=$SYS");
+    assert_eq!(accountz["account_detail"]["jetstream_enabled"], false);
     let (_, varz) = get(&mut h, "/varz");
     assert_eq!(varz["jetstream"]["stats"]["accounts"], 1);
     assert_eq!(varz["jetstream"]["limits"]["default_max_consumers"], 1000);

@@ -169,8 +169,11 @@ pub fn parse(value: &Located, settings: &mut JetStreamSettings) -> Result<Parsed
                 "unique_tag" => {
                     settings.unique_tag = Some(options::string(key, v).map_err(at_value)?.trim().to_ascii_lowercase())
                 }
+                // Checked as nats-server checks them, then named in the start-up warning: they
+                // limit buffers and clustering Natrix does not have.
                 "max_buffered_size" | "max_outstanding_catchup" | "meta_compact_size" => {
                     storage_size(v).map_err(|e| err(&v.at, format!("{} {e}", key.to_ascii_lowercase())))?;
+                    parsed.not_implemented.push((format!("jetstream.{key}"), key_at.clone()));
                 }
                 "max_buffered_msgs" | "request_queue_limit" | "info_queue_limit" => {
                     if !matches!(v.value, Value::Int(_)) {
@@ -179,6 +182,7 @@ pub fn parse(value: &Located, settings: &mut JetStreamSettings) -> Result<Parsed
                             format!("Expected a parseable size for {key:?}, got {}", v.value.kind()),
                         ));
                     }
+                    parsed.not_implemented.push((format!("jetstream.{key}"), key_at.clone()));
                 }
                 "key"
                 | "ek"

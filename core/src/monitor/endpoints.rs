@@ -1,6 +1,6 @@
 //! The smaller endpoints: `/subsz`, `/routez`, `/gatewayz`, `/leafz`, `/accountz`, `/accstatz`,
-//! `/jsz` and `/healthz`. Clustering, gateways, leaf nodes and JetStream are not built yet, so
-//! those answer what nats-server answers when they are off.
+//! and `/healthz` (`/jsz` is in [`super::jsz`]). Gateways and leaf nodes are not built yet,
+//! so those answer what nats-server answers when they are off.
 #![allow(missing_docs)] // The fields are nats-server's (docs/monitoring.md).
 
 use serde::Serialize;
@@ -295,7 +295,9 @@ impl Report<'_> {
             is_system: self.system_account.map(|s| s.0 as usize) == Some(index),
             expired: false,
             complete: true,
-            jetstream_enabled: false,
+            jetstream_enabled: self
+                .jetstream
+                .is_some_and(|js| js.enabled_for(crate::ids::AccountId(index as u32))),
             leafnode_connections: 0,
             client_connections: self.clients().filter(|c| c.account.0 as usize == index).count(),
             subscriptions: acc.visible_subs() as u64,
