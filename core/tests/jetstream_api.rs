@@ -103,3 +103,72 @@ fn msg_get_refuses_batches_and_takes_no_hdr_and_start_time() {
     );
     assert!(conflict.contains("bad request"), "{conflict}");
 }
+
+#[test]
+fn the_servers_storage_limits_refuse_streams_and_publishes_as_nats_server_does() {
+    let mut h = Harness::new(Config {
+        jetstream: Some(JetStreamSettings {
+            store_dir: "js".into(),
+            max_memory: 1000,
+            max_store: 1000,
+            ..Default::default()
+        }),
+        ..Config::default()
+    });
+    let c = h.client(r#"{"verbose":false,"headers":true}"#);
+    h.send(c, b"SUB r 1\r\n");
+    let big = ask(
+        &mut h,
+        c,
+        "$JS.API.STREAM.CREATE.BIG",
+        r#"{"name":"BIG","subjects":["big"],"max_bytes":2000}"#,
+    );
+    assert_eq!(
+        big,
+        r#"{"type":"io.nats.jetstream.api.v1.stream_create_response","error":{"code":500,"err_code":10047,"description":"insufficient storage resources available"}}"#
+    );
+    let memory = ask(
+        &mut h,
+        c,
+        "$JS.API.STREAM.CREATE.M",
+        r#"{"name":"M","subjects":["m"],"storage":"memory","max_bytes":2000}"#,
+    );
+    assert!(
+        memory.contains(r#""err_code":10028,"description":"insufficient memory resources available""#),
+        "{memory}"
+    );
+    assert!(ask(
+        &mut h,
+        c,
+        "$JS.API.STREAM.CREATE.A",
+        r#"{"name":"A","subjects":["a"],"max_bytes":600}"#
+    )
+    .contains("did_create"));
+    let second = ask(
+        &mut h,
+        c,
+        "$JS.API.STREAM.CREATE.B",
+        r#"{"name":"B","subjects":["b"],"max_bytes":600}"#,
+    );
+    assert!(second.contains("10047"), "600 + 600 reserved > 1000: {second}");
+    assert!(ask(&mut h, c, "$JS.API.STREAM.CREATE.C", r#"{"name":"C","subjects":["c"]}"#).contains("did_create"));
+    // nats-server 2.15.1 took eight 100-byte messages and refused the ninth.
+    let payload = "x".repeat(100);
+    for seq in 1..=8 {
+        assert_eq!(
+            ask(&mut h, c, "c", &payload),
+            format!(r#"{{"stream":"C","seq":{seq}}}"#)
+        );
+    }
+    assert_eq!(
+        ask(&mut h, c, "c", &payload),
+        r#"{"error":{"code":503,"err_code":10023,"description":"insufficient resources"},"stream":"C","seq":0}"#
+    );
+    assert!(
+        h.logs
+            .iter()
+            .any(|l| l.contains("JetStream file resource limits exceeded for server")),
+        "{:?}",
+        h.logs
+    );
+}

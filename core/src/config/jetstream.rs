@@ -173,7 +173,9 @@ pub fn parse(value: &Located, settings: &mut JetStreamSettings) -> Result<Parsed
                 // limit buffers and clustering Natrix does not have.
                 "max_buffered_size" | "max_outstanding_catchup" | "meta_compact_size" => {
                     storage_size(v).map_err(|e| err(&v.at, format!("{} {e}", key.to_ascii_lowercase())))?;
-                    parsed.not_implemented.push((format!("jetstream.{key}"), key_at.clone()));
+                    parsed
+                        .not_implemented
+                        .push((format!("jetstream.{key}"), key_at.clone()));
                 }
                 "max_buffered_msgs" | "request_queue_limit" | "info_queue_limit" => {
                     if !matches!(v.value, Value::Int(_)) {
@@ -182,7 +184,9 @@ pub fn parse(value: &Located, settings: &mut JetStreamSettings) -> Result<Parsed
                             format!("Expected a parseable size for {key:?}, got {}", v.value.kind()),
                         ));
                     }
-                    parsed.not_implemented.push((format!("jetstream.{key}"), key_at.clone()));
+                    parsed
+                        .not_implemented
+                        .push((format!("jetstream.{key}"), key_at.clone()));
                 }
                 "key"
                 | "ek"

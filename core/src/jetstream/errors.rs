@@ -142,6 +142,12 @@ impl ApiError {
     pub fn memory_exceeded() -> Self {
         Self::new(500, 10028, "insufficient memory resources available")
     }
+
+    /// 10023: the server's storage of that type is used up (`max_memory_store`,
+    /// `max_file_store`); a publish is refused.
+    pub fn insufficient_resources() -> Self {
+        Self::new(503, 10023, "insufficient resources")
+    }
 }
 
 impl ApiError {

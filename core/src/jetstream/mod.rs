@@ -143,6 +143,8 @@ pub struct JetStream {
     /// `None` when nothing was written since the last.
     sync_due: Option<i64>,
     next_direct: u64,
+    /// When the last "resource limits exceeded" error was logged.
+    resource_error_at: Option<i64>,
 }
 
 impl JetStream {
@@ -168,6 +170,7 @@ impl JetStream {
             directs: BTreeMap::new(),
             next_direct: 0,
             sync_due: None,
+            resource_error_at: None,
         }
     }
 
@@ -378,12 +381,15 @@ impl JetStream {
                 }
             }
             (Some(id), true) => {
+                if let Some(error) = self.streams.get(&id).and_then(|s| config.update_refused(&s.config)) {
+                    return refuse(self, error);
+                }
+                if let Err(error) = self.reserve(&config, Some(id)) {
+                    return refuse(self, error);
+                }
                 let Some(stream) = self.streams.get_mut(&id) else {
                     return;
                 };
-                if let Some(error) = config.update_refused(&stream.config) {
-                    return refuse(self, error);
-                }
                 let old_subjects = stream.config.subjects.clone();
                 let old_direct = stream.config.allow_direct;
                 stream.config = config.clone();
@@ -402,6 +408,9 @@ impl JetStream {
                 let Some(account_name) = self.accounts.get(&account).cloned() else {
                     return;
                 };
+                if let Err(error) = self.reserve(&config, None) {
+                    return refuse(self, error);
+                }
                 let dir = match StorePath::new(&account_name)
                     .and_then(|a| a.join("streams"))
                     .and_then(|s| s.join(name))
@@ -425,6 +434,49 @@ impl JetStream {
                 self.save(id, reply.into(), true);
             }
         }
+    }
+
+    /// Whether the server has room for a stream with `config` (replacing `replacing`): its
+    /// `max_bytes` (at least a byte) beside what the other streams of its storage reserve
+    /// must fit in `max_memory_store` or `max_file_store`, as nats-server checks it.
+    fn reserve(&self, config: &StreamConfig, replacing: Option<StreamId>) -> Result<(), ApiError> {
+        let (max, exceeded) = match config.storage {
+            Storage::Memory => (self.settings.max_memory, ApiError::memory_exceeded()),
+            Storage::File => (self.settings.max_store, ApiError::storage_exceeded()),
+        };
+        if max < 0 {
+            return Ok(());
+        }
+        let reserved: i64 = self
+            .streams
+            .iter()
+            .filter(|(id, s)| Some(**id) != replacing && s.config.storage == config.storage)
+            .map(|(_, s)| s.config.max_bytes.max(0))
+            .fold(0i64, i64::saturating_add);
+        let wanted = config.max_bytes.max(1);
+        if reserved > max || wanted > max - reserved {
+            return Err(exceeded);
+        }
+        Ok(())
+    }
+
+    /// Whether the bytes stored in `storage` already exceed the server's limit for it: a
+    /// publish is then refused (`insufficient resources`), as nats-server refuses it.
+    fn storage_full(&self, storage: Storage) -> bool {
+        let max = match storage {
+            Storage::Memory => self.settings.max_memory,
+            Storage::File => self.settings.max_store,
+        };
+        if max < 0 {
+            return false;
+        }
+        let used: u64 = self
+            .streams
+            .values()
+            .filter(|s| s.config.storage == storage)
+            .map(|s| s.store.state().bytes)
+            .sum();
+        used > max as u64
     }
 
     /// Another stream in `account` whose subjects collide with `config`'s.

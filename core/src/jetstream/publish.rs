@@ -4,10 +4,11 @@
 use bytes::Bytes;
 
 use super::api::PubAck;
-use super::config::Discard;
+use super::config::{Discard, Storage};
 use super::errors::ApiError;
 use super::stream::Token;
 use super::{JetStream, StreamId};
+use crate::log::Level;
 
 /// A header's value in a NATS header block (`NATS/1.0\r\nName: value\r\n...`), names matched
 /// exactly as nats-server matches them.
@@ -68,6 +69,22 @@ impl JetStream {
         if stream.config.max_msg_size > 0 && size > i64::from(stream.config.max_msg_size) {
             return refuse(self, ApiError::message_too_large());
         }
+        let storage = stream.config.storage;
+        if self.storage_full(storage) {
+            // Said at most every 10 seconds, as nats-server says it.
+            if self.resource_error_at.is_none_or(|at| now - at > 10_000_000_000) {
+                self.resource_error_at = Some(now);
+                let kind = if storage == Storage::Memory { "memory" } else { "file" };
+                self.log(
+                    Level::Error,
+                    format!("JetStream {kind} resource limits exceeded for server"),
+                );
+            }
+            return refuse(self, ApiError::insufficient_resources());
+        }
+        let Some(stream) = self.streams.get_mut(&id) else {
+            return;
+        };
         let state = stream.store.state();
         if let Some(expected) = header(&headers, "Nats-Expected-Stream") {
             if expected != name {
