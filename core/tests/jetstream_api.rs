@@ -172,3 +172,61 @@ fn the_servers_storage_limits_refuse_streams_and_publishes_as_nats_server_does()
         h.logs
     );
 }
+
+/// Sends `body` to `subject` with one header; returns the answer's payload.
+fn ask_with(h: &mut Harness, client: natrix_core::ConnId, subject: &str, header: &str, body: &str) -> String {
+    let block = format!("NATS/1.0\r\n{header}\r\n\r\n");
+    let total = block.len() + body.len();
+    h.send(
+        client,
+        format!("HPUB {subject} r {} {total}\r\n{block}{body}\r\n", block.len()).as_bytes(),
+    );
+    let text = h.read_text(client);
+    text.split_once("\r\n")
+        .map(|(_, rest)| rest.trim_end().to_string())
+        .unwrap_or(text)
+}
+
+#[test]
+fn rollups_replace_earlier_messages_where_the_stream_allows_them() {
+    let (mut h, c) = server(true);
+    assert!(ask(
+        &mut h,
+        c,
+        "$JS.API.STREAM.CREATE.NR",
+        r#"{"name":"NR","subjects":["nr.>"]}"#
+    )
+    .contains("did_create"));
+    assert_eq!(
+        ask_with(&mut h, c, "nr.a", "Nats-Rollup: sub", "1"),
+        r#"{"error":{"code":500,"err_code":10111,"description":"rollup not permitted"},"stream":"NR","seq":0}"#
+    );
+    let create = r#"{"name":"R","subjects":["r.>"],"allow_rollup_hdrs":true}"#;
+    assert!(ask(&mut h, c, "$JS.API.STREAM.CREATE.R", create).contains("did_create"));
+    for body in ["1", "2"] {
+        ask(&mut h, c, "r.a", body);
+    }
+    assert_eq!(ask(&mut h, c, "r.b", "3"), r#"{"stream":"R","seq":3}"#);
+    assert_eq!(
+        ask_with(&mut h, c, "r.a", "Nats-Rollup: bogus", "4"),
+        r#"{"error":{"code":500,"err_code":10111,"description":"rollup value invalid: \"bogus\""},"stream":"R","seq":0}"#
+    );
+    assert_eq!(
+        ask_with(&mut h, c, "r.a", "Nats-Rollup: sub", "5"),
+        r#"{"stream":"R","seq":4}"#
+    );
+    let info = ask(&mut h, c, "$JS.API.STREAM.INFO.R", r#"{"subjects_filter":">"}"#);
+    assert!(
+        info.contains(r#""messages":2,"#) && info.contains(r#""subjects":{"r.a":1,"r.b":1}"#),
+        "{info}"
+    );
+    assert_eq!(
+        ask_with(&mut h, c, "r.c", "Nats-Rollup: all", "6"),
+        r#"{"stream":"R","seq":5}"#
+    );
+    let info = ask(&mut h, c, "$JS.API.STREAM.INFO.R", r#"{"subjects_filter":">"}"#);
+    assert!(
+        info.contains(r#""messages":1,"#) && info.contains(r#""first_seq":5,"#),
+        "{info}"
+    );
+}

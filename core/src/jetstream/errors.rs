@@ -143,6 +143,11 @@ impl ApiError {
         Self::new(500, 10028, "insufficient memory resources available")
     }
 
+    /// 10111: a `Nats-Rollup` the stream does not allow or does not know.
+    pub fn rollup_failed(reason: &str) -> Self {
+        Self::new(500, 10111, reason)
+    }
+
     /// 10023: the server's storage of that type is used up (`max_memory_store`,
     /// `max_file_store`); a publish is refused.
     pub fn insufficient_resources() -> Self {

@@ -10,6 +10,15 @@ use super::stream::Token;
 use super::{JetStream, StreamId};
 use crate::log::Level;
 
+/// What a `Nats-Rollup` header asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rollup {
+    /// `sub`: earlier messages on the subject go.
+    Subject,
+    /// `all`: every earlier message goes.
+    All,
+}
+
 /// A header's value in a NATS header block (`NATS/1.0\r\nName: value\r\n...`), names matched
 /// exactly as nats-server matches them.
 pub fn header<'a>(block: &'a [u8], name: &str) -> Option<&'a str> {
@@ -128,6 +137,22 @@ impl JetStream {
                 return refuse(self, ApiError::wrong_last_msg_id(&last));
             }
         }
+        // `Nats-Rollup`: once stored, the message replaces the earlier ones on its subject
+        // (`sub`) or in the whole stream (`all`), where the stream allows it.
+        let rollup = match header(&headers, "Nats-Rollup") {
+            None => None,
+            Some(_) if !stream.config.allow_rollup_hdrs || stream.config.deny_purge => {
+                return refuse(self, ApiError::rollup_failed("rollup not permitted"));
+            }
+            Some("sub") => Some(Rollup::Subject),
+            Some("all") => Some(Rollup::All),
+            Some(other) => {
+                return refuse(
+                    self,
+                    ApiError::rollup_failed(&format!("rollup value invalid: {other:?}")),
+                )
+            }
+        };
         if stream.config.discard == Discard::New {
             let config = &stream.config;
             let message_size = stream.store.config().size_of(subject, &headers, &payload);
@@ -156,6 +181,18 @@ impl JetStream {
                 stream.last_time = Some(now);
                 if let Some(msg_id) = msg_id {
                     stream.remember_msg_id(msg_id, seq, now);
+                }
+                if let Some(rollup) = rollup {
+                    let filter = match rollup {
+                        Rollup::Subject => Some(subject),
+                        Rollup::All => None,
+                    };
+                    // The tombstones follow the message in the log: a crash between them
+                    // leaves the older messages, never the rollup without its message.
+                    if let Err(error) = stream.store.purge(filter, Some(seq), None, now, Token::Quiet) {
+                        let text = format!("JetStream stream '{}' could not roll up: {error}", stream.config.name);
+                        self.log(Level::Error, text);
+                    }
                 }
                 self.pump(id);
             }
