@@ -230,3 +230,145 @@ fn rollups_replace_earlier_messages_where_the_stream_allows_them() {
         "{info}"
     );
 }
+
+struct NoFiles;
+impl natrix_core::config::format::Sources for NoFiles {
+    fn read(&self, path: &str) -> Result<String, String> {
+        Err(format!("open {path}: no such file or directory"))
+    }
+    fn env(&self, _: &str) -> Option<String> {
+        None
+    }
+}
+
+/// A configuration from file text.
+fn config_from(text: &str) -> Result<Config, String> {
+    let map = natrix_core::config::format::parse("test.conf", text, &NoFiles).map_err(|e| e.to_string())?;
+    let mut config = Config::default();
+    natrix_core::config::options::apply(&map, &mut config)
+        .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))?;
+    Ok(config)
+}
+
+/// A server from `limits` (an account `A` block's `jetstream` value) and a client of `A`.
+fn account_server(limits: &str) -> (Harness, natrix_core::ConnId) {
+    let text = format!(
+        "jetstream {{ store_dir: js, max_file_store: 1T, max_memory_store: 1G }}\naccounts {{ A {{ users [ {{ user: a, password: a }} ], jetstream {limits} }} }}"
+    );
+    let mut h = Harness::new(config_from(&text).expect("valid"));
+    let c = h.client(r#"{"verbose":false,"headers":true,"user":"a","pass":"a"}"#);
+    h.send(c, b"SUB r 1\r\n");
+    (h, c)
+}
+
+#[test]
+fn account_limits_refuse_streams_and_publishes_as_nats_server_does() {
+    // nats-server 2.15.1's answers to the same requests, in order.
+    let limits = "{ max_file: 1000, max_streams: 2, max_bytes_required: true, disk_max_stream_bytes: 800 }";
+    let (mut h, c) = account_server(limits);
+    let error = |h: &mut Harness, subject: &str, body: &str| {
+        let answer = ask(h, c, subject, body);
+        let value: serde_json::Value = serde_json::from_str(&answer).expect("JSON");
+        value["error"].to_string()
+    };
+    assert_eq!(
+        error(&mut h, "$JS.API.STREAM.CREATE.S1", r#"{"name":"S1","subjects":["s1"]}"#),
+        r#"{"code":400,"err_code":10113,"description":"account requires a stream config to have max bytes set"}"#
+    );
+    assert_eq!(
+        error(
+            &mut h,
+            "$JS.API.STREAM.CREATE.S1",
+            r#"{"name":"S1","subjects":["s1"],"max_bytes":900}"#
+        ),
+        r#"{"code":400,"err_code":10122,"description":"stream max bytes exceeds account limit max stream bytes"}"#
+    );
+    assert_eq!(
+        error(
+            &mut h,
+            "$JS.API.STREAM.CREATE.S1",
+            r#"{"name":"S1","subjects":["s1"],"max_bytes":600}"#
+        ),
+        "null"
+    );
+    assert_eq!(
+        error(
+            &mut h,
+            "$JS.API.STREAM.CREATE.S2",
+            r#"{"name":"S2","subjects":["s2"],"max_bytes":600}"#
+        ),
+        r#"{"code":500,"err_code":10047,"description":"insufficient storage resources available"}"#
+    );
+    assert_eq!(
+        error(
+            &mut h,
+            "$JS.API.STREAM.CREATE.S2",
+            r#"{"name":"S2","subjects":["s2"],"max_bytes":300}"#
+        ),
+        "null"
+    );
+    assert_eq!(
+        error(
+            &mut h,
+            "$JS.API.STREAM.CREATE.S3",
+            r#"{"name":"S3","subjects":["s3"],"max_bytes":10}"#
+        ),
+        r#"{"code":400,"err_code":10027,"description":"maximum number of streams reached"}"#
+    );
+    let info = ask(&mut h, c, "$JS.API.INFO", "");
+    assert!(
+        info.contains(r#""reserved_memory":0,"reserved_storage":900,"streams":2,"consumers":0,"limits":{"max_memory":-1,"max_storage":1000,"max_streams":2,"max_consumers":-1,"max_ack_pending":-1,"memory_max_stream_bytes":-1,"storage_max_stream_bytes":800,"max_bytes_required":true}"#),
+        "{info}"
+    );
+}
+
+#[test]
+fn an_accounts_storage_limit_refuses_the_publish_that_would_pass_it() {
+    let (mut h, c) = account_server("{ max_file: 1000 }");
+    assert!(ask(
+        &mut h,
+        c,
+        "$JS.API.STREAM.CREATE.S1",
+        r#"{"name":"S1","subjects":["s1"]}"#
+    )
+    .contains("did_create"));
+    // nats-server 2.15.1 took seven 100-byte messages and refused the eighth.
+    let payload = "x".repeat(100);
+    for seq in 1..=7 {
+        assert_eq!(
+            ask(&mut h, c, "s1", &payload),
+            format!(r#"{{"stream":"S1","seq":{seq}}}"#)
+        );
+    }
+    assert_eq!(
+        ask(&mut h, c, "s1", &payload),
+        r#"{"error":{"code":400,"err_code":10002,"description":"resource limits exceeded for account"},"stream":"S1","seq":0}"#
+    );
+    assert!(
+        h.logs
+            .iter()
+            .any(|l| l.contains(r#"JetStream file resource limits exceeded for account: "A""#)),
+        "{:?}",
+        h.logs
+    );
+}
+
+#[test]
+fn account_jetstream_values_are_checked_as_nats_server_checks_them() {
+    let refused = |value: &str| {
+        config_from(&format!("accounts {{ A {{ jetstream: {value} }} }}"))
+            .expect_err("refused")
+            .to_string()
+    };
+    assert!(refused("maybe").contains("Expected 'enabled' or 'disabled' for string value, got 'maybe'"));
+    assert!(refused("{ max_file: yes }").contains(r#"Expected a parseable size for "max_file", got true"#));
+    assert!(
+        refused("{ max_bytes_required: 5 }").contains(r#"Expected a parseable bool for "max_bytes_required", got 5"#)
+    );
+    assert!(refused("{ bogus: 1 }").contains(r#"unknown field "bogus""#));
+    assert!(refused("[1]").contains("Expected map, bool or string to define JetStream, got []interface {}"));
+    let config = config_from("accounts { A { jetstream: disabled }, B { jetstream: { streams: 3 } } }").expect("valid");
+    let b = config.accounts.iter().find(|a| a.name == "B").expect("B");
+    assert!(b.jetstream && b.jetstream_limits.max_streams == 3);
+    assert!(!config.accounts.iter().any(|a| a.name == "A" && a.jetstream));
+}

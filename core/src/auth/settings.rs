@@ -114,9 +114,10 @@ pub struct AccountSpec {
     pub exports: Vec<Export>,
     /// What this account takes from others.
     pub imports: Vec<Import>,
-    /// JetStream is enabled for it (`jetstream: enabled`, or a limits block; per-account
-    /// limits are not applied yet).
+    /// JetStream is enabled for it (`jetstream: enabled`, or a limits block).
     pub jetstream: bool,
+    /// Its JetStream limits (all -1, none, unless a block sets them).
+    pub jetstream_limits: AccountLimits,
 }
 
 /// Stream or service.
@@ -189,4 +190,42 @@ pub struct Import {
     pub subject: String,
     /// The subject as the importer sees it (`to`, or the subject with `prefix` for streams).
     pub local_subject: String,
+}
+
+/// An account's JetStream limits (`accounts { A { jetstream { ... } } }`), nats-server's
+/// `JetStreamAccountLimits`; -1 is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountLimits {
+    /// Bytes its memory streams may hold (`max_memory`, `max_mem`, `mem`, `memory`).
+    pub max_memory: i64,
+    /// Bytes its file streams may hold (`max_store`, `max_file`, `max_disk`, `store`, `disk`).
+    pub max_store: i64,
+    /// Streams (`max_streams`, `streams`).
+    pub max_streams: i64,
+    /// Consumers (`max_consumers`, `consumers`).
+    pub max_consumers: i64,
+    /// Acknowledgements pending per consumer (`max_ack_pending`).
+    pub max_ack_pending: i64,
+    /// The largest `max_bytes` of a memory stream (`mem_max_stream_bytes`).
+    pub memory_max_stream_bytes: i64,
+    /// The largest `max_bytes` of a file stream (`disk_max_stream_bytes`).
+    pub store_max_stream_bytes: i64,
+    /// Every stream must set `max_bytes` (`max_bytes_required`, `max_stream_bytes`,
+    /// `max_bytes`).
+    pub max_bytes_required: bool,
+}
+
+impl Default for AccountLimits {
+    fn default() -> Self {
+        AccountLimits {
+            max_memory: -1,
+            max_store: -1,
+            max_streams: -1,
+            max_consumers: -1,
+            max_ack_pending: -1,
+            memory_max_stream_bytes: -1,
+            store_max_stream_bytes: -1,
+            max_bytes_required: false,
+        }
+    }
 }

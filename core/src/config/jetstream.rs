@@ -222,6 +222,114 @@ pub fn parse(value: &Located, settings: &mut JetStreamSettings) -> Result<Parsed
     }
 }
 
+pub use crate::auth::settings::AccountLimits;
+
+/// An account's `jetstream` value: `None` when it disables JetStream, else its limits.
+/// Errors read as nats-server's (server/opts.go: parseJetStreamForAccount); unknown keys are
+/// collected in `unknown` (nats-server reports them all).
+pub fn parse_account(value: &Value, at: &Location) -> Result<(Option<AccountLimits>, Vec<ConfError>), ConfError> {
+    match value {
+        Value::Bool(enabled) => Ok((enabled.then(AccountLimits::default), Vec::new())),
+        Value::String(text) => match text.to_ascii_lowercase().as_str() {
+            "enabled" | "enable" => Ok((Some(AccountLimits::default()), Vec::new())),
+            "disabled" | "disable" => Ok((None, Vec::new())),
+            _ => Err(err(
+                at,
+                format!("Expected 'enabled' or 'disabled' for string value, got '{text}'"),
+            )),
+        },
+        Value::Map(map) => {
+            let mut limits = AccountLimits::default();
+            let mut unknown = Vec::new();
+            for (key, key_at, v) in &map.entries {
+                let size = |target: &mut i64| match v.value {
+                    Value::Int(n) => {
+                        *target = n;
+                        Ok(())
+                    }
+                    ref other => Err(err(
+                        &v.at,
+                        format!("Expected a parseable size for {key:?}, got {}", go_value(other)),
+                    )),
+                };
+                match key.to_ascii_lowercase().as_str() {
+                    "max_memory" | "max_mem" | "mem" | "memory" => size(&mut limits.max_memory)?,
+                    "max_store" | "max_file" | "max_disk" | "store" | "disk" => size(&mut limits.max_store)?,
+                    "max_streams" | "streams" => size(&mut limits.max_streams)?,
+                    "max_consumers" | "consumers" => size(&mut limits.max_consumers)?,
+                    "mem_max_stream_bytes" | "memory_max_stream_bytes" => size(&mut limits.memory_max_stream_bytes)?,
+                    "disk_max_stream_bytes" | "store_max_stream_bytes" => size(&mut limits.store_max_stream_bytes)?,
+                    "max_ack_pending" => size(&mut limits.max_ack_pending)?,
+                    "max_bytes_required" | "max_stream_bytes" | "max_bytes" => match v.value {
+                        Value::Bool(b) => limits.max_bytes_required = b,
+                        ref other => {
+                            return Err(err(
+                                &v.at,
+                                format!("Expected a parseable bool for {key:?}, got {}", go_value(other)),
+                            ))
+                        }
+                    },
+                    "cluster_traffic" => match &v.value {
+                        Value::String(s) if matches!(s.as_str(), "system" | "owner" | "") => {}
+                        Value::String(s) => {
+                            return Err(err(
+                                &v.at,
+                                format!("Expected 'system' or 'owner' string value for {key:?}, got {s}"),
+                            ))
+                        }
+                        other => {
+                            return Err(err(
+                                &v.at,
+                                format!(
+                                    "Expected either 'system' or 'owner' string value for {key:?}, got {}",
+                                    go_value(other)
+                                ),
+                            ))
+                        }
+                    },
+                    _ => {
+                        if !map.used_as_variables.iter().any(|u| u == key) {
+                            unknown.push(err(key_at, format!("unknown field {key:?}")));
+                        }
+                    }
+                }
+            }
+            Ok((Some(limits), unknown))
+        }
+        other => Err(err(
+            at,
+            format!(
+                "Expected map, bool or string to define JetStream, got {}",
+                go_type(other)
+            ),
+        )),
+    }
+}
+
+/// A value as Go's `%v` prints it.
+fn go_value(value: &Value) -> String {
+    match value {
+        Value::Bool(b) => b.to_string(),
+        Value::Int(n) => n.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Array(_) => "[...]".to_string(),
+        Value::Map(_) => "map[...]".to_string(),
+    }
+}
+
+/// A value's Go type, as `%T` prints it.
+fn go_type(value: &Value) -> &'static str {
+    match value {
+        Value::Bool(_) => "bool",
+        Value::Int(_) => "int64",
+        Value::Float(_) => "float64",
+        Value::String(_) => "string",
+        Value::Array(_) => "[]interface {}",
+        Value::Map(_) => "map[string]interface {}",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -467,17 +467,15 @@ fn parse_account(
             }),
             "exports" => parse_exports(value).map(|exports| spec.exports = exports),
             "imports" => parse_imports(value).map(|imports| spec.imports = imports),
-            "jetstream" => {
-                spec.jetstream = match &value.value {
-                    Value::Bool(b) => *b,
-                    Value::String(s) => !matches!(s.to_ascii_lowercase().as_str(), "disabled" | "disable"),
-                    _ => true,
-                };
-                if matches!(value.value, Value::Map(_)) {
-                    skipped.push((format!("accounts.{name}.jetstream limits"), key_at.clone()));
+            "jetstream" => match super::jetstream::parse_account(&value.value, &value.at) {
+                Ok((limits, unknown)) => {
+                    spec.jetstream = limits.is_some();
+                    spec.jetstream_limits = limits.unwrap_or_default();
+                    errors.extend(unknown);
+                    Ok(())
                 }
-                Ok(())
-            }
+                Err(error) => Err(error),
+            },
             // Known to nats-server, not built here: reported at start-up.
             "default_permissions" | "limits" | "mappings" | "maps" | "nkey" | "msg_trace" | "trace_dest" => {
                 skipped.push((format!("accounts.{name}.{key}"), key_at.clone()));

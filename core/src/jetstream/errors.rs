@@ -143,6 +143,21 @@ impl ApiError {
         Self::new(500, 10028, "insufficient memory resources available")
     }
 
+    /// 10113: the account requires `max_bytes` on every stream.
+    pub fn max_bytes_required() -> Self {
+        Self::new(400, 10113, "account requires a stream config to have max bytes set")
+    }
+
+    /// 10122: `max_bytes` above the account's largest stream.
+    pub fn max_stream_bytes_exceeded() -> Self {
+        Self::new(400, 10122, "stream max bytes exceeds account limit max stream bytes")
+    }
+
+    /// 10002: the account's storage of that type is used up.
+    pub fn account_resources_exceeded() -> Self {
+        Self::new(400, 10002, "resource limits exceeded for account")
+    }
+
     /// 10111: a `Nats-Rollup` the stream does not allow or does not know.
     pub fn rollup_failed(reason: &str) -> Self {
         Self::new(500, 10111, reason)

@@ -31,7 +31,7 @@ use self::config::{Storage, StreamConfig};
 use self::errors::ApiError;
 use self::stream::{Step, Stream, Token};
 use crate::account::Internal;
-use crate::config::jetstream::{JetStreamSettings, SyncPolicy};
+use crate::config::jetstream::{AccountLimits, JetStreamSettings, SyncPolicy};
 use crate::ids::AccountId;
 use crate::log::Level;
 
@@ -120,6 +120,8 @@ pub struct JetStream {
     server_name: String,
     /// Accounts with JetStream, by id, with their names (their directories).
     accounts: BTreeMap<AccountId, String>,
+    /// Their limits (`accounts { A { jetstream { ... } } }`).
+    limits: BTreeMap<AccountId, AccountLimits>,
     streams: BTreeMap<StreamId, Stream>,
     by_name: BTreeMap<(AccountId, String), StreamId>,
     next_stream: StreamId,
@@ -148,12 +150,17 @@ pub struct JetStream {
 }
 
 impl JetStream {
-    /// JetStream with `settings` for `accounts` (id and name each).
-    pub fn new(settings: JetStreamSettings, server_name: String, accounts: Vec<(AccountId, String)>) -> Self {
+    /// JetStream with `settings` for `accounts` (id, name and limits each).
+    pub fn new(
+        settings: JetStreamSettings,
+        server_name: String,
+        accounts: Vec<(AccountId, String, AccountLimits)>,
+    ) -> Self {
         JetStream {
             settings,
             server_name,
-            accounts: accounts.into_iter().collect(),
+            limits: accounts.iter().map(|(id, _, limits)| (*id, *limits)).collect(),
+            accounts: accounts.into_iter().map(|(id, name, _)| (id, name)).collect(),
             streams: BTreeMap::new(),
             by_name: BTreeMap::new(),
             next_stream: 1,
@@ -309,15 +316,16 @@ impl JetStream {
     }
 
     fn account_info(&mut self, account: AccountId, reply: &[u8]) {
-        let mut memory = 0;
-        let mut storage = 0;
-        let mut streams = 0;
+        let (mut memory, mut storage, mut streams) = (0, 0, 0);
+        // What the account's streams reserve with `max_bytes`, as nats-server reports it.
+        let (mut reserved_memory, mut reserved_storage) = (0u64, 0u64);
         for stream in self.streams.values().filter(|s| s.account == account) {
             streams += 1;
             let bytes = stream.store.state().bytes;
+            let reserves = u64::try_from(stream.config.max_bytes).unwrap_or(0);
             match stream.config.storage {
-                Storage::Memory => memory += bytes,
-                Storage::File => storage += bytes,
+                Storage::Memory => (memory, reserved_memory) = (memory + bytes, reserved_memory + reserves),
+                Storage::File => (storage, reserved_storage) = (storage + bytes, reserved_storage + reserves),
             }
         }
         let (total, errors) = self.api.get(&account).copied().unwrap_or_default();
@@ -325,20 +333,23 @@ impl JetStream {
             kind: kind("account_info_response"),
             memory,
             storage,
-            reserved_memory: 0,
-            reserved_storage: 0,
+            reserved_memory,
+            reserved_storage,
             streams,
             consumers: 0,
             domain: self.settings.domain.clone(),
-            limits: api::AccountLimits {
-                max_memory: -1,
-                max_storage: -1,
-                max_streams: -1,
-                max_consumers: -1,
-                max_ack_pending: -1,
-                memory_max_stream_bytes: -1,
-                storage_max_stream_bytes: -1,
-                max_bytes_required: false,
+            limits: {
+                let limits = self.limits.get(&account).copied().unwrap_or_default();
+                api::AccountLimits {
+                    max_memory: limits.max_memory,
+                    max_storage: limits.max_store,
+                    max_streams: limits.max_streams,
+                    max_consumers: limits.max_consumers,
+                    max_ack_pending: limits.max_ack_pending,
+                    memory_max_stream_bytes: limits.memory_max_stream_bytes,
+                    storage_max_stream_bytes: limits.store_max_stream_bytes,
+                    max_bytes_required: limits.max_bytes_required,
+                }
             },
             api: api::ApiStats { total, errors },
         };
@@ -365,6 +376,9 @@ impl JetStream {
             Ok(config) => config,
             Err(error) => return refuse(self, error),
         };
+        if let Err(error) = self.check_max_bytes(account, &config) {
+            return refuse(self, error);
+        }
         let existing = self.stream_id(account, name);
         if let Some(other) = self.overlapping(account, &config, existing) {
             let _ = other;
@@ -384,7 +398,7 @@ impl JetStream {
                 if let Some(error) = self.streams.get(&id).and_then(|s| config.update_refused(&s.config)) {
                     return refuse(self, error);
                 }
-                if let Err(error) = self.reserve(&config, Some(id)) {
+                if let Err(error) = self.reserve(account, &config, Some(id)) {
                     return refuse(self, error);
                 }
                 let Some(stream) = self.streams.get_mut(&id) else {
@@ -408,7 +422,12 @@ impl JetStream {
                 let Some(account_name) = self.accounts.get(&account).cloned() else {
                     return;
                 };
-                if let Err(error) = self.reserve(&config, None) {
+                let limits = self.limits.get(&account).copied().unwrap_or_default();
+                let count = self.streams.values().filter(|s| s.account == account).count() as i64;
+                if limits.max_streams > 0 && count >= limits.max_streams {
+                    return refuse(self, ApiError::max_streams());
+                }
+                if let Err(error) = self.reserve(account, &config, None) {
                     return refuse(self, error);
                 }
                 let dir = match StorePath::new(&account_name)
@@ -436,28 +455,68 @@ impl JetStream {
         }
     }
 
-    /// Whether the server has room for a stream with `config` (replacing `replacing`): its
-    /// `max_bytes` (at least a byte) beside what the other streams of its storage reserve
-    /// must fit in `max_memory_store` or `max_file_store`, as nats-server checks it.
-    fn reserve(&self, config: &StreamConfig, replacing: Option<StreamId>) -> Result<(), ApiError> {
-        let (max, exceeded) = match config.storage {
-            Storage::Memory => (self.settings.max_memory, ApiError::memory_exceeded()),
-            Storage::File => (self.settings.max_store, ApiError::storage_exceeded()),
+    /// Whether the account and the server have room for a stream of `account` with `config`
+    /// (replacing `replacing`): its `max_bytes` (at least a byte) beside what the other
+    /// streams of its storage reserve must fit in the account's limit, then in
+    /// `max_memory_store` or `max_file_store`, as nats-server checks it.
+    fn reserve(&self, account: AccountId, config: &StreamConfig, replacing: Option<StreamId>) -> Result<(), ApiError> {
+        let limits = self.limits.get(&account).copied().unwrap_or_default();
+        let (account_max, server_max, exceeded) = match config.storage {
+            Storage::Memory => (limits.max_memory, self.settings.max_memory, ApiError::memory_exceeded()),
+            Storage::File => (limits.max_store, self.settings.max_store, ApiError::storage_exceeded()),
         };
-        if max < 0 {
-            return Ok(());
-        }
-        let reserved: i64 = self
-            .streams
-            .iter()
-            .filter(|(id, s)| Some(**id) != replacing && s.config.storage == config.storage)
-            .map(|(_, s)| s.config.max_bytes.max(0))
-            .fold(0i64, i64::saturating_add);
+        let reserved = |of_account: bool| -> i64 {
+            self.streams
+                .iter()
+                .filter(|(id, s)| Some(**id) != replacing && s.config.storage == config.storage)
+                .filter(|(_, s)| !of_account || s.account == account)
+                .map(|(_, s)| s.config.max_bytes.max(0))
+                .fold(0i64, i64::saturating_add)
+        };
         let wanted = config.max_bytes.max(1);
-        if reserved > max || wanted > max - reserved {
-            return Err(exceeded);
+        for (max, reserved) in [(account_max, reserved(true)), (server_max, reserved(false))] {
+            if max >= 0 && (reserved > max || wanted > max - reserved) {
+                return Err(exceeded);
+            }
         }
         Ok(())
+    }
+
+    /// The account's `max_bytes_required` and largest `max_bytes` (nats-server checks them
+    /// with the rest of a stream's configuration).
+    fn check_max_bytes(&self, account: AccountId, config: &StreamConfig) -> Result<(), ApiError> {
+        let limits = self.limits.get(&account).copied().unwrap_or_default();
+        let largest = match config.storage {
+            Storage::Memory => limits.memory_max_stream_bytes,
+            Storage::File => limits.store_max_stream_bytes,
+        };
+        if limits.max_bytes_required && config.max_bytes <= 0 {
+            return Err(ApiError::max_bytes_required());
+        }
+        if largest > 0 && config.max_bytes > largest {
+            return Err(ApiError::max_stream_bytes_exceeded());
+        }
+        Ok(())
+    }
+
+    /// Whether a message of `size` bytes would take the account's storage of its kind past its
+    /// limit.
+    fn account_full(&self, account: AccountId, storage: Storage, size: u64) -> bool {
+        let limits = self.limits.get(&account).copied().unwrap_or_default();
+        let max = match storage {
+            Storage::Memory => limits.max_memory,
+            Storage::File => limits.max_store,
+        };
+        if max < 0 {
+            return false;
+        }
+        let used: u64 = self
+            .streams
+            .values()
+            .filter(|s| s.account == account && s.config.storage == storage)
+            .map(|s| s.store.state().bytes)
+            .sum();
+        used + size > max as u64
     }
 
     /// Whether the bytes stored in `storage` already exceed the server's limit for it: a

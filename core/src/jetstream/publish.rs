@@ -91,6 +91,22 @@ impl JetStream {
             }
             return refuse(self, ApiError::insufficient_resources());
         }
+        let size = self
+            .streams
+            .get(&id)
+            .map_or(0, |s| s.store.config().size_of(subject, &headers, &payload));
+        if self.account_full(account, storage, size) {
+            if self.resource_error_at.is_none_or(|at| now - at > 10_000_000_000) {
+                self.resource_error_at = Some(now);
+                let kind = if storage == Storage::Memory { "memory" } else { "file" };
+                let text = format!(
+                    "JetStream {kind} resource limits exceeded for account: {:?}",
+                    self.account_name(account)
+                );
+                self.log(Level::Warn, text);
+            }
+            return refuse(self, ApiError::account_resources_exceeded());
+        }
         let Some(stream) = self.streams.get_mut(&id) else {
             return;
         };

@@ -48,6 +48,8 @@ pub struct AccountUsage<'a> {
     pub api_errors: u64,
     /// Its streams, by name.
     pub streams: Vec<StreamReport<'a>>,
+    /// Its limits.
+    pub limits: crate::config::jetstream::AccountLimits,
 }
 
 /// One stream, as `/jsz?streams=true` shows it.
@@ -108,6 +110,7 @@ impl JetStream {
                     api_total,
                     api_errors,
                     streams: Vec::new(),
+                    limits: self.limits.get(id).copied().unwrap_or_default(),
                 };
                 for (sid, stream) in self.streams.iter().filter(|(_, s)| s.account == *id) {
                     let bytes = stream.store.state().bytes;

@@ -259,9 +259,10 @@ impl Report<'_> {
                 stats: Stats {
                     memory: account.memory,
                     storage: account.storage,
-                    // nats-server shows its "no limit" (-1) as an unsigned number.
-                    reserved_memory: u64::MAX,
-                    reserved_storage: u64::MAX,
+                    // The account's limits, as nats-server shows them: unsigned, so its "no
+                    // limit" (-1) is 18446744073709551615.
+                    reserved_memory: account.limits.max_memory as u64,
+                    reserved_storage: account.limits.max_store as u64,
                     accounts: 0,
                     ha_assets: 0,
                     api: ApiStats {

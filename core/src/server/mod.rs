@@ -14,6 +14,7 @@ mod routes;
 mod security;
 mod stall;
 
+use crate::config::jetstream::AccountLimits;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
@@ -858,24 +859,26 @@ impl Server {
         encode::info_line(&info)
     }
 
-    /// The accounts JetStream serves, with their names: the global account when no accounts
-    /// are configured, otherwise those whose configuration enables it (as nats-server).
-    pub fn jetstream_accounts(&self) -> Vec<(AccountId, String)> {
-        let enabled = |name: &str| {
+    /// The accounts JetStream serves, with their names and limits: the global account (with
+    /// no limits) when no accounts are configured, otherwise those whose configuration enables
+    /// it (as nats-server).
+    pub fn jetstream_accounts(&self) -> Vec<(AccountId, String, AccountLimits)> {
+        let limits = |name: &str| {
             if self.config.accounts.is_empty() {
-                name == crate::ids::GLOBAL_ACCOUNT
+                (name == crate::ids::GLOBAL_ACCOUNT).then(AccountLimits::default)
             } else {
                 self.config
                     .accounts
                     .iter()
-                    .any(|spec| spec.name == name && spec.jetstream)
+                    .find(|spec| spec.name == name && spec.jetstream)
+                    .map(|spec| spec.jetstream_limits)
             }
         };
         self.accounts
             .iter()
             .enumerate()
-            .filter(|(i, account)| Some(AccountId(*i as u32)) != self.system_account && enabled(&account.name))
-            .map(|(i, account)| (AccountId(i as u32), account.name.clone()))
+            .filter(|(i, _)| Some(AccountId(*i as u32)) != self.system_account)
+            .filter_map(|(i, account)| limits(&account.name).map(|l| (AccountId(i as u32), account.name.clone(), l)))
             .collect()
     }
 
