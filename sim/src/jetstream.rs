@@ -11,6 +11,8 @@
 //!   after the last restart;
 //! - `js-wrong-message-served`: a read returns other bytes than the acknowledged message's;
 //! - `js-acked-sequence-reused`: two different acknowledged messages got one sequence;
+//! - `js-cas-lost-update`: two racing compare-and-set writers (`Nats-Expected-Last-Subject-
+//!   Sequence` on `s.cas`, as KV updates) both succeeded expecting the same last sequence;
 //! - `js-duplicate-stored`: a message republished with its `Nats-Msg-Id` inside the duplicate
 //!   window was acknowledged under a second sequence, though the first was acknowledged and
 //!   no restart came between (the checker judges pairs within one connection only; recovery
@@ -47,6 +49,8 @@ use crate::run::{step_to_end, SimListener};
 const HOST: &str = "js";
 /// When the publisher starts.
 const START: Duration = Duration::from_secs(1);
+/// Compare-and-set writes each of the two racing writers tries.
+const CAS_ATTEMPTS: usize = 40;
 
 /// What a seed does.
 #[derive(Debug, Clone)]
@@ -125,6 +129,9 @@ pub struct JsLog {
     pub reads: BTreeMap<u64, Option<String>>,
     /// Sequence → the payload DIRECT.GET returned after the last restart (`None`: 404).
     pub direct_reads: BTreeMap<u64, Option<String>>,
+    /// Compare-and-set writes acknowledged: (expected last sequence on `s.cas`, sequence
+    /// given, payload).
+    pub cas_acks: Vec<(u64, u64, String)>,
     /// The reader finished.
     pub read_done: bool,
 }
@@ -147,6 +154,7 @@ impl JsOutcome {
         for (seq, read) in &self.log.reads {
             (seq, read).hash(&mut hasher);
         }
+        self.log.cas_acks.hash(&mut hasher);
         format!("{:016x}", hasher.finish())
     }
 }
@@ -416,12 +424,105 @@ async fn publisher(plan: JsPlan, log: Rc<RefCell<JsLog>>) {
     }
 }
 
+/// Compare-and-set writes that race: writer `k` publishes to `s.cas` with
+/// `Nats-Expected-Last-Subject-Sequence` set to the last sequence it knows there, learns the
+/// real one from a `wrong last sequence` error, and tries again, as a KV update does. Two
+/// writers succeeding on the same expected sequence would be a lost update.
+async fn cas_writer(k: usize, plan: JsPlan, log: Rc<RefCell<JsLog>>) {
+    let stream = br#"{"name":"S","subjects":["s.>"],"allow_direct":true}"#;
+    let inbox = format!("_INBOX.cas{k}");
+    let mut known = 0u64;
+    let mut attempt = 0usize;
+    'connections: while attempt < CAS_ATTEMPTS && now() < plan.end() {
+        let Some(mut client) = connect(plan.end()).await else {
+            return;
+        };
+        let sub = OwnedOp::Sub {
+            subject: format!("{inbox}.>").into_bytes(),
+            queue: None,
+            sid: b"1".to_vec(),
+        };
+        let inbox_sub = OwnedOp::Sub {
+            subject: b"_INBOX.js.>".to_vec(),
+            queue: None,
+            sid: b"2".to_vec(),
+        };
+        if client.send_all(&[sub, inbox_sub]).await.is_err() {
+            continue;
+        }
+        match request(&mut client, "$JS.API.STREAM.CREATE.S", stream, Duration::from_secs(2)).await {
+            Ok(Some(body)) if !String::from_utf8_lossy(&body).contains("\"error\"") => {}
+            _ => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        }
+        while attempt < CAS_ATTEMPTS && now() < plan.end() {
+            attempt += 1;
+            let headers = format!("NATS/1.0\r\nNats-Expected-Last-Subject-Sequence: {known}\r\n\r\n");
+            let payload = format!("c{k}.{attempt}");
+            let op = OwnedOp::Pub {
+                subject: b"s.cas".to_vec(),
+                reply: Some(format!("{inbox}.{attempt}").into_bytes()),
+                header_len: Some(headers.len()),
+                body: format!("{headers}{payload}").into_bytes(),
+            };
+            if client.send(&op).await.is_err() {
+                continue 'connections;
+            }
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+            let answer = loop {
+                match tokio::time::timeout_at(deadline, client.next()).await {
+                    Err(_) => break None,
+                    Ok(Err(_)) => continue 'connections,
+                    Ok(Ok(ServerOp::Msg { subject, payload, .. })) if subject == format!("{inbox}.{attempt}") => {
+                        break serde_json::from_slice::<serde_json::Value>(&payload).ok();
+                    }
+                    Ok(Ok(ServerOp::Ping)) => {
+                        if client.send(&OwnedOp::Pong).await.is_err() {
+                            continue 'connections;
+                        }
+                    }
+                    Ok(Ok(_)) => {}
+                }
+            };
+            if let Some(answer) = answer {
+                if let Some(seq) = answer["seq"]
+                    .as_u64()
+                    .filter(|s| *s > 0 && answer.get("error").is_none())
+                {
+                    if std::env::var_os("JS_TRACE").is_some() {
+                        eprintln!("cas {payload} expected {known}: seq {seq} at {:?}", now());
+                    }
+                    log.borrow_mut().cas_acks.push((known, seq, payload));
+                    known = seq;
+                } else if let Some(last) = answer["error"]["description"]
+                    .as_str()
+                    .and_then(|d| d.strip_prefix("wrong last sequence: "))
+                    .and_then(|n| n.parse().ok())
+                {
+                    known = last;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(3 + 4 * k as u64)).await;
+        }
+        return;
+    }
+}
+
 /// After the last restart: every acknowledged sequence, read back.
 async fn reader(plan: JsPlan, log: Rc<RefCell<JsLog>>) {
     tokio::time::sleep_until(tokio::time::Instant::now() + (plan.end() + Duration::from_secs(3)).saturating_sub(now()))
         .await;
     let until = plan.end() + Duration::from_secs(30);
-    let seqs: Vec<u64> = log.borrow().acks.iter().map(|(_, seq, _)| *seq).collect();
+    let seqs: Vec<u64> = {
+        let log = log.borrow();
+        log.acks
+            .iter()
+            .map(|(_, seq, _)| *seq)
+            .chain(log.cas_acks.iter().map(|(_, seq, _)| *seq))
+            .collect()
+    };
     'connections: while now() < until {
         let Some(mut client) = connect(until).await else { return };
         if client
@@ -547,6 +648,23 @@ fn check(plan: &JsPlan, log: &JsLog) -> Vec<Violation> {
             }
         }
     }
+    // Compare-and-set: no two writes succeed on one expected sequence, and no sequence is
+    // given to a compare-and-set write and to another message.
+    let mut expected_seen: BTreeMap<u64, &str> = BTreeMap::new();
+    for (expected, seq, payload) in &log.cas_acks {
+        if let Some(other) = expected_seen.insert(*expected, payload) {
+            violations.push(Violation::new(
+                "js-cas-lost-update",
+                format!("{other} and {payload} both succeeded expecting last sequence {expected} on s.cas"),
+            ));
+        }
+        if let Some(i) = by_seq.get(seq) {
+            violations.push(Violation::new(
+                "js-acked-sequence-reused",
+                format!("seq {seq} acknowledged for message {i} and for {payload}"),
+            ));
+        }
+    }
     if !log.read_done {
         violations.push(Violation::new(
             "js-reader-unfinished",
@@ -568,19 +686,39 @@ fn check(plan: &JsPlan, log: &JsLog) -> Vec<Violation> {
             )),
         }
         let expected = format!("m{i}");
-        match log.direct_reads.get(seq) {
+        check_direct(&mut violations, log, *seq, &expected);
+    }
+    for (_, seq, payload) in &log.cas_acks {
+        let expected = natrix_core::jetstream::api::base64(payload.as_bytes());
+        match log.reads.get(seq) {
             Some(Some(data)) if *data == expected => {}
             Some(Some(data)) => violations.push(Violation::new(
                 "js-wrong-message-served",
-                format!("seq {seq}: DIRECT.GET served {data:?}, acknowledged {expected}"),
+                format!("seq {seq}: read {data:?}, acknowledged {payload}"),
             )),
             _ => violations.push(Violation::new(
                 "js-acked-message-lost",
-                format!("seq {seq} (message {i}) was acknowledged and DIRECT.GET does not find it"),
+                format!("seq {seq} ({payload}) was acknowledged and is gone"),
             )),
         }
+        check_direct(&mut violations, log, *seq, payload);
     }
     violations
+}
+
+/// What DIRECT.GET returned for `seq` against the acknowledged payload.
+fn check_direct(violations: &mut Vec<Violation>, log: &JsLog, seq: u64, expected: &str) {
+    match log.direct_reads.get(&seq) {
+        Some(Some(data)) if *data == expected => {}
+        Some(Some(data)) => violations.push(Violation::new(
+            "js-wrong-message-served",
+            format!("seq {seq}: DIRECT.GET served {data:?}, acknowledged {expected}"),
+        )),
+        _ => violations.push(Violation::new(
+            "js-acked-message-lost",
+            format!("seq {seq} ({expected}) was acknowledged and DIRECT.GET does not find it"),
+        )),
+    }
 }
 
 /// Runs seed `seed` and checks it.
@@ -617,6 +755,14 @@ pub fn run(seed: u64) -> JsOutcome {
         publisher(publish_plan, shared).await;
         Ok(())
     });
+    for k in 0..2 {
+        let (shared, cas_plan) = (Rc::clone(&log), plan.clone());
+        sim.client(format!("cas{k}"), async move {
+            tokio::time::sleep(START).await;
+            cas_writer(k, cas_plan, shared).await;
+            Ok(())
+        });
+    }
     let (shared, read_plan) = (Rc::clone(&log), plan.clone());
     sim.client("reader", async move {
         reader(read_plan, shared).await;
