@@ -151,6 +151,16 @@ impl Node {
                 self.apply_effects();
                 self.server.finish_input();
             }
+            Input::Reload(config) => {
+                self.server.handle(now, Input::Reload(config));
+                // The server applied it or refused it whole; JetStream follows what it kept.
+                let settings = self.server.config.jetstream.clone();
+                let accounts = self.server.jetstream_accounts();
+                if let (Some(js), Some(settings)) = (self.jetstream.as_mut(), settings) {
+                    js.reloaded(&settings, accounts);
+                    self.apply_effects();
+                }
+            }
             input => self.server.handle(now, input),
         }
         self.serve_internal();

@@ -372,3 +372,78 @@ fn account_jetstream_values_are_checked_as_nats_server_checks_them() {
     assert!(b.jetstream && b.jetstream_limits.max_streams == 3);
     assert!(!config.accounts.iter().any(|a| a.name == "A" && a.jetstream));
 }
+
+#[test]
+fn reload_grows_limits_and_refuses_what_nats_server_refuses() {
+    let text = |max_file: &str, extra: &str| {
+        format!(
+            "jetstream {{ store_dir: js, max_file_store: {max_file}, max_memory_store: 1G {extra} }}\naccounts {{ A {{ users [ {{ user: a, password: a }} ], jetstream {{ max_streams: 1 }} }} }}"
+        )
+    };
+    let mut h = Harness::new(config_from(&text("1000", "")).expect("valid"));
+    let c = h.client(r#"{"verbose":false,"headers":true,"user":"a","pass":"a"}"#);
+    h.send(c, b"SUB r 1\r\n");
+    let big = ask(
+        &mut h,
+        c,
+        "$JS.API.STREAM.CREATE.S",
+        r#"{"name":"S","subjects":["s"],"max_bytes":5000}"#,
+    );
+    assert!(big.contains("10047"), "{big}");
+
+    let reload = |h: &mut Harness, config: Config| {
+        h.logs.clear();
+        h.input(natrix_core::Input::Reload(Box::new(config)));
+    };
+    reload(&mut h, config_from(&text("10000", "")).expect("valid"));
+    assert!(
+        h.logs.iter().any(|l| l.contains("Reloaded: JetStream max_file_store")),
+        "{:?}",
+        h.logs
+    );
+    let now_fits = ask(
+        &mut h,
+        c,
+        "$JS.API.STREAM.CREATE.S",
+        r#"{"name":"S","subjects":["s"],"max_bytes":5000}"#,
+    );
+    assert!(now_fits.contains("did_create"), "{now_fits}");
+
+    reload(&mut h, config_from(&text("100", "")).expect("valid"));
+    assert!(
+        h.logs.iter().any(|l| l.contains(
+            "Failed to reload server configuration: config reload not supported for decreasing jetstream max memory and store"
+        )),
+        "{:?}",
+        h.logs
+    );
+    reload(&mut h, config_from(&text("10000", ", domain: hub")).expect("valid"));
+    assert!(
+        h.logs
+            .iter()
+            .any(|l| l.contains("config reload not supported for JetStreamDomain: old=, new=hub")),
+        "{:?}",
+        h.logs
+    );
+
+    // The account's limits follow the file: a second stream needs max_streams 2.
+    let second = ask(
+        &mut h,
+        c,
+        "$JS.API.STREAM.CREATE.T",
+        r#"{"name":"T","subjects":["t"],"max_bytes":10}"#,
+    );
+    assert!(second.contains("10027"), "{second}");
+    let mut config = config_from(&text("10000", "")).expect("valid");
+    for spec in &mut config.accounts {
+        spec.jetstream_limits.max_streams = 2;
+    }
+    reload(&mut h, config);
+    let second = ask(
+        &mut h,
+        c,
+        "$JS.API.STREAM.CREATE.T",
+        r#"{"name":"T","subjects":["t"],"max_bytes":10}"#,
+    );
+    assert!(second.contains("did_create"), "{second}");
+}

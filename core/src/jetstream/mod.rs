@@ -191,6 +191,32 @@ impl JetStream {
         self.recovery.is_none()
     }
 
+    /// A reload the server accepted: larger storage limits, and accounts' JetStream and
+    /// limits as the new configuration gives them (an account that lost JetStream keeps its
+    /// streams until a restart).
+    pub fn reloaded(&mut self, settings: &JetStreamSettings, accounts: Vec<(AccountId, String, AccountLimits)>) {
+        if settings.max_memory != self.settings.max_memory {
+            self.settings.max_memory = settings.max_memory;
+            let text = format!(
+                "Reloaded: JetStream max_mem_store = {}",
+                recovery::friendly_bytes(settings.max_memory)
+            );
+            self.log(Level::Info, text);
+        }
+        if settings.max_store != self.settings.max_store {
+            self.settings.max_store = settings.max_store;
+            let text = format!(
+                "Reloaded: JetStream max_file_store = {}",
+                recovery::friendly_bytes(settings.max_store)
+            );
+            self.log(Level::Info, text);
+        }
+        for (id, name, limits) in accounts {
+            self.accounts.insert(id, name);
+            self.limits.insert(id, limits);
+        }
+    }
+
     /// Whether `account` has JetStream.
     pub fn enabled_for(&self, account: AccountId) -> bool {
         self.accounts.contains_key(&account)

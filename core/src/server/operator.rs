@@ -11,6 +11,49 @@ use crate::server::{Level, Output, Server};
 /// The shortest pause between two lame-duck closes; below it, clients are closed in batches.
 const MIN_LAME_DUCK_INTERVAL: Duration = Duration::from_millis(1);
 
+/// What a reload may not change in JetStream, in nats-server's words (reload.go): the store
+/// directory, a smaller `max_memory_store`/`max_file_store`, the domain, `strict`, the unique
+/// tag and the sync interval. Turning JetStream on or off needs a restart here (nats-server
+/// starts or stops it; docs/compatibility.md).
+fn jetstream_refusals(current: &Config, next: &Config) -> Vec<String> {
+    let (Some(old), Some(new)) = (&current.jetstream, &next.jetstream) else {
+        return if current.jetstream.is_some() != next.jetstream.is_some() {
+            vec!["JetStream: enabling or disabling it needs a restart".to_string()]
+        } else {
+            Vec::new()
+        };
+    };
+    let mut refused = Vec::new();
+    if new.store_dir != old.store_dir {
+        refused.push("jetstream storage directory".to_string());
+    }
+    if new.max_memory < old.max_memory || new.max_store < old.max_store {
+        refused.push("decreasing jetstream max memory and store".to_string());
+    }
+    let text = |value: &Option<String>| value.clone().unwrap_or_default();
+    if new.domain != old.domain {
+        refused.push(format!(
+            "JetStreamDomain: old={}, new={}",
+            text(&old.domain),
+            text(&new.domain)
+        ));
+    }
+    if new.strict != old.strict {
+        refused.push(format!("JetStreamStrict: old={}, new={}", old.strict, new.strict));
+    }
+    if new.unique_tag != old.unique_tag {
+        refused.push(format!(
+            "JetStreamUniqueTag: old={}, new={}",
+            text(&old.unique_tag),
+            text(&new.unique_tag)
+        ));
+    }
+    if new.sync != old.sync {
+        refused.push("SyncInterval".to_string());
+    }
+    refused
+}
+
 impl Server {
     /// Applies a reloaded configuration, or refuses it whole if it changes what needs a restart.
     pub(crate) fn reload(&mut self, mut next: Config) {
@@ -47,6 +90,7 @@ impl Server {
         if next_cluster != current.cluster {
             refused.push("Cluster".to_string());
         }
+        refused.extend(jetstream_refusals(current, &next));
         if !refused.is_empty() {
             let message = format!(
                 "Failed to reload server configuration: config reload not supported for {}",
