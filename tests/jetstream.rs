@@ -229,9 +229,7 @@ fn the_stream_api_answers_as_nats_server_2_15_1_does() {
     for runtime in RUNTIMES {
         let dir = scratch_dir(&format!("js-transcript-{runtime}"));
         let server = start(runtime, &dir);
-        let (mut raw, _) = Raw::connect(server.port);
-        raw.send(b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true,\"protocol\":1}\r\n");
-        raw.send(b"SUB _INBOX.t.> 1\r\n");
+        let mut raw = transcript_client(server.port);
         for (n, step) in transcript.iter().enumerate() {
             let name = step["step"].as_str().unwrap_or_default();
             let subject = step["subject"].as_str().unwrap_or_default();
@@ -261,6 +259,17 @@ fn the_stream_api_answers_as_nats_server_2_15_1_does() {
             }
         }
     }
+}
+
+/// A raw client as the capture scripts connect (headers, no-responders), subscribed to the
+/// inboxes the replayed requests use.
+fn transcript_client(port: u16) -> Raw {
+    let (mut raw, _) = Raw::connect(port);
+    raw.send(
+        b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true,\"protocol\":1}\r\n",
+    );
+    raw.send(b"SUB _INBOX.t.> 1\r\n");
+    raw
 }
 
 /// Sends a transcript step's request: a PUB, or an HPUB when the step has request headers.
@@ -313,9 +322,7 @@ fn direct_get_answers_as_nats_server_2_15_1_does() {
     for runtime in RUNTIMES {
         let dir = scratch_dir(&format!("js-direct-{runtime}"));
         let server = Natrix::start(runtime, &["-js", "-sd", dir.to_str().expect("utf8"), "-m", "-1"]);
-        let (mut raw, _) = Raw::connect(server.port);
-        raw.send(b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true,\"protocol\":1}\r\n");
-        raw.send(b"SUB _INBOX.t.> 1\r\n");
+        let mut raw = transcript_client(server.port);
         for (n, step) in transcript.iter().enumerate() {
             let name = step["step"].as_str().unwrap_or_default();
             let subject = step["subject"].as_str().unwrap_or_default();

@@ -249,7 +249,10 @@ pub fn parse_account(value: &Value, at: &Location) -> Result<(Option<AccountLimi
                     }
                     ref other => Err(err(
                         &v.at,
-                        format!("Expected a parseable size for {key:?}, got {}", go_value(other)),
+                        format!(
+                            "Expected a parseable size for {key:?}, got {}",
+                            super::security::go_value(other)
+                        ),
                     )),
                 };
                 match key.to_ascii_lowercase().as_str() {
@@ -265,7 +268,10 @@ pub fn parse_account(value: &Value, at: &Location) -> Result<(Option<AccountLimi
                         ref other => {
                             return Err(err(
                                 &v.at,
-                                format!("Expected a parseable bool for {key:?}, got {}", go_value(other)),
+                                format!(
+                                    "Expected a parseable bool for {key:?}, got {}",
+                                    super::security::go_value(other)
+                                ),
                             ))
                         }
                     },
@@ -282,7 +288,7 @@ pub fn parse_account(value: &Value, at: &Location) -> Result<(Option<AccountLimi
                                 &v.at,
                                 format!(
                                     "Expected either 'system' or 'owner' string value for {key:?}, got {}",
-                                    go_value(other)
+                                    super::security::go_value(other)
                                 ),
                             ))
                         }
@@ -298,35 +304,8 @@ pub fn parse_account(value: &Value, at: &Location) -> Result<(Option<AccountLimi
         }
         other => Err(err(
             at,
-            format!(
-                "Expected map, bool or string to define JetStream, got {}",
-                go_type(other)
-            ),
+            format!("Expected map, bool or string to define JetStream, got {}", other.kind()),
         )),
-    }
-}
-
-/// A value as Go's `%v` prints it.
-fn go_value(value: &Value) -> String {
-    match value {
-        Value::Bool(b) => b.to_string(),
-        Value::Int(n) => n.to_string(),
-        Value::Float(f) => f.to_string(),
-        Value::String(s) => s.clone(),
-        Value::Array(_) => "[...]".to_string(),
-        Value::Map(_) => "map[...]".to_string(),
-    }
-}
-
-/// A value's Go type, as `%T` prints it.
-fn go_type(value: &Value) -> &'static str {
-    match value {
-        Value::Bool(_) => "bool",
-        Value::Int(_) => "int64",
-        Value::Float(_) => "float64",
-        Value::String(_) => "string",
-        Value::Array(_) => "[]interface {}",
-        Value::Map(_) => "map[string]interface {}",
     }
 }
 

@@ -39,7 +39,7 @@ fn as_map<'a>(value: &'a Located, what: &str) -> Result<&'a Map, ConfError> {
 }
 
 /// A value as Go's `%v` prints it in nats-server's messages.
-fn go_value(value: &Value) -> String {
+pub(super) fn go_value(value: &Value) -> String {
     match value {
         Value::Bool(b) => b.to_string(),
         Value::Int(n) => n.to_string(),
