@@ -192,6 +192,11 @@ pub struct StreamConfig {
     /// The user's metadata.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
+    /// nats-server's `pedantic` flag, which STREAM.CREATE and UPDATE take beside the
+    /// configuration (StreamConfigRequest); accepted so `strict` does not refuse it, never
+    /// stored or shown.
+    #[serde(skip_serializing)]
+    pub pedantic: bool,
 }
 
 /// Whether `name` may name a stream (no whitespace, `.`, `*`, `>`, `/` or `\`).

@@ -391,10 +391,12 @@ impl JetStream {
         };
         let refuse =
             |js: &mut Self, error: ApiError| js.answer_error(account, reply, response_type, error, api::Extra::none());
-        let requested: StreamConfig = match decode(body, self.settings.strict) {
+        let mut requested: StreamConfig = match decode(body, self.settings.strict) {
             Ok(value) => value,
             Err(error) => return refuse(self, error),
         };
+        // A request flag, not configuration: two creates that differ only in it are the same.
+        requested.pedantic = false;
         if requested.name != name {
             return refuse(self, ApiError::stream_mismatch());
         }
@@ -1514,6 +1516,9 @@ mod tests {
         let nested = br#"{"name":"S","consumer_limits":{"nope":1}}"#;
         let error = decode::<StreamConfig>(nested, true).expect_err("nested");
         assert_eq!(error.description, r#"invalid JSON: json: unknown field "nope""#);
+        // STREAM.CREATE takes nats-server's `pedantic` beside the configuration.
+        let pedantic = decode::<StreamConfig>(br#"{"name":"S","pedantic":true}"#, true).expect("pedantic is known");
+        assert!(!serde_json::to_string(&pedantic).expect("JSON").contains("pedantic"));
         // MSG.GET knows DIRECT.GET's fields, as nats-server's shared request type does.
         assert!(decode::<api::MsgGetRequest>(br#"{"seq":1,"no_hdr":true,"multi_last":["a"]}"#, true).is_ok());
     }
