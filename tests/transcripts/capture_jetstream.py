@@ -6,7 +6,8 @@ deterministic list of request/reply steps against the `$JS.API.*` subjects
 (and a few JetStream publishes), and writes:
 
   jetstream_streams_<version>.json   - list of steps (request + raw reply)
-  jetstream_startup_<version>.log    - the server's start-up log (stderr)
+  jetstream_startup_<version>.log    - the server's start-up log (stderr), for reading;
+                                       no test compares it, so it is not committed
 
 Usage:
   python3 capture_jetstream.py                # uses /tmp/nsvenv/bin/nats-server

@@ -42,16 +42,8 @@ pub(super) struct DirectGet {
     account: AccountId,
     reply: Box<[u8]>,
     stream: StreamId,
-    /// Sequences still to send, in order.
-    seqs: VecDeque<u64>,
-    /// Answered as a batch (pending counts and the end marker).
-    batch: bool,
-    /// `multi_last`'s upper sequence, for the end marker.
-    up_to: Option<u64>,
-    limit: usize,
-    max_bytes: usize,
-    no_hdr: bool,
-    pending: u64,
+    /// What it sends; its sequences are taken from the front as they go.
+    plan: Plan,
     last_sent: u64,
     sent: usize,
     bytes: usize,
@@ -130,15 +122,6 @@ impl JetStream {
     }
 
     fn direct_start(&mut self, account: AccountId, reply: &[u8], stream: StreamId, plan: Plan) {
-        let Plan {
-            seqs,
-            batch,
-            up_to,
-            limit,
-            max_bytes,
-            no_hdr,
-            pending,
-        } = plan;
         self.next_direct += 1;
         let key = self.next_direct;
         self.directs.insert(
@@ -147,13 +130,7 @@ impl JetStream {
                 account,
                 reply: reply.into(),
                 stream,
-                seqs: seqs.into(),
-                batch,
-                up_to,
-                limit,
-                max_bytes,
-                no_hdr,
-                pending,
+                plan,
                 last_sent: 0,
                 sent: 0,
                 bytes: 0,
@@ -165,16 +142,16 @@ impl JetStream {
     /// Reads the next message of direct get `key`, or ends it.
     fn direct_next(&mut self, key: u64) {
         let Some(get) = self.directs.get_mut(&key) else { return };
-        let done = get.sent >= get.limit || (get.max_bytes > 0 && get.bytes >= get.max_bytes);
-        let next = if done { None } else { get.seqs.pop_front() };
+        let done = get.sent >= get.plan.limit || (get.plan.max_bytes > 0 && get.bytes >= get.plan.max_bytes);
+        let next = if done { None } else { get.plan.seqs.pop_front() };
         let Some(seq) = next else {
             let Some(get) = self.directs.remove(&key) else { return };
-            if get.batch {
+            if get.plan.batch {
                 let mut headers = format!(
                     "NATS/1.0 204 EOB\r\nNats-Num-Pending: {}\r\nNats-Last-Sequence: {}\r\n",
-                    get.pending, get.last_sent
+                    get.plan.pending, get.last_sent
                 );
-                if let Some(up_to) = get.up_to {
+                if let Some(up_to) = get.plan.up_to {
                     headers.push_str(&format!("Nats-UpTo-Sequence: {up_to}\r\n"));
                 }
                 headers.push_str("\r\n");
@@ -226,7 +203,7 @@ impl JetStream {
         get.sent += 1;
         get.bytes += message.subject.len() + message.headers.len() + message.payload.len();
         let (account, reply) = (get.account, get.reply.clone());
-        if get.no_hdr {
+        if get.plan.no_hdr {
             let payload = message.payload.to_vec();
             get.last_sent = message.seq;
             self.reply_with_headers(account, &reply, Vec::new(), payload);
@@ -245,11 +222,11 @@ impl JetStream {
             message.seq,
             super::api::time(Some(message.time)),
         ));
-        if get.batch {
-            get.pending = get.pending.saturating_sub(1);
+        if get.plan.batch {
+            get.plan.pending = get.plan.pending.saturating_sub(1);
             headers.push_str(&format!(
                 "Nats-Num-Pending: {}\r\nNats-Last-Sequence: {}\r\n",
-                get.pending, get.last_sent
+                get.plan.pending, get.last_sent
             ));
         }
         get.last_sent = message.seq;
@@ -262,8 +239,11 @@ impl JetStream {
 /// What a direct get sends: its sequences and how.
 #[derive(Debug)]
 struct Plan {
-    seqs: Vec<u64>,
+    /// Sequences to send, in order.
+    seqs: VecDeque<u64>,
+    /// Answered as a batch (pending counts and the end marker).
     batch: bool,
+    /// `multi_last`'s upper sequence, for the end marker.
     up_to: Option<u64>,
     limit: usize,
     max_bytes: usize,
@@ -283,7 +263,7 @@ impl Plan {
         pending: u64,
     ) -> Self {
         Plan {
-            seqs,
+            seqs: seqs.into(),
             batch,
             up_to,
             limit,
